@@ -1,0 +1,213 @@
+"""The Python API, mirrored by the command line: train, resume, load_run, Run.sample."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+import torch
+
+from . import config as C
+from .data.base import Dataset
+from .data.stream import BatchStream
+from .errors import ConfigError, RunDirError
+from .methods.base import DataInfo, Method, resolve_networks
+from .registries import DATASETS, METHODS, load_all
+from .train.checkpoint import CheckpointManager, set_rng_state
+from .train.runtime import Runtime
+from .train.trainer import Trainer
+
+__all__ = ["Run", "train", "resume", "load_run", "make_config", "build_data"]
+
+ConfigLike = Union[C.Config, Dict[str, Any], str, os.PathLike, None]
+
+# keys that may differ between a checkpoint and the config that resumes it
+_RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
+                      "train.keep_checkpoints", "train.progress", "train.n_samples", "runtime.threads",
+                      "runtime.device", "out")
+
+
+@dataclass
+class Run:
+    """A run directory opened for use: its config, networks and (when training) data."""
+    path: Path
+    config: C.Config
+    info: DataInfo
+    runtime: Runtime
+    method: Method
+    step: int = 0
+    data: Optional[Dataset] = None
+    status: str = ""                 #: "finished" or "interrupted" after training
+    stop_signal: Optional[int] = None  #: the signal that interrupted training
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self.method.generator
+
+    @property
+    def discriminator(self) -> torch.nn.Module:
+        return self.method.discriminator
+
+    def sample(self, n: int, seed: Optional[int] = None) -> torch.Tensor:
+        """``n`` samples as a float tensor on the CPU: images (N, C, H, W) in [0, 1], vectors (N, D).
+
+        The moving-average generator is used when the run keeps one.
+        """
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        x = self.method.sample(n, generator=g)
+        return Dataset.image_to_unit(x) if self.info.kind == "image" else x
+
+
+# ----------------------------------------------------------------------------------- building
+
+def make_config(config: ConfigLike = None, overrides: Sequence[str] = ()) -> C.Config:
+    """A validated config from a Config, a dict, a YAML path or nothing (the default run)."""
+    if isinstance(config, C.Config):
+        raw = C.to_dict(config)
+    elif isinstance(config, dict):
+        raw = config
+    elif config is None:
+        raw = {}
+    else:
+        raw = C.load_yaml(config)
+    return C.build_config(C.apply_overrides(raw, overrides))
+
+
+def build_data(cfg: C.Config, split: Optional[str] = None) -> Dataset:
+    spec = dict(cfg.data)
+    name = spec.pop("name")
+    if split is not None:
+        if "split" not in DATASETS.entry(name).params:
+            raise ConfigError(f"data set '{name}' has no {split} split")
+        spec["split"] = split
+    return DATASETS.build(name, spec, section="data")
+
+
+def _info(data: Dataset) -> DataInfo:
+    n_classes = len(data.classes) if data.classes else (int(data.y.max()) + 1 if data.y is not None else 0)
+    return DataInfo(kind=data.kind, shape=tuple(data.shape), n_classes=n_classes)
+
+
+def _method(cfg: C.Config, info: DataInfo) -> tuple:
+    resolve_networks(cfg, info)
+    runtime = Runtime(cfg.runtime, info.kind)
+    torch.manual_seed(cfg.train.seed)
+    spec = dict(cfg.method)
+    name = spec.pop("name")
+    method = METHODS.build(name, spec, runtime, info, cfg, section="method")
+    return runtime, method
+
+
+def _default_out(cfg: C.Config) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.method['name']}-{cfg.data['name']}-{stamp}"
+
+
+def _prepare_dir(path: Path) -> None:
+    if (path / "config.yaml").exists():
+        raise RunDirError(f"{path} already holds a run. Continue it with `gankit resume {path}`, "
+                          "or pass another --out.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write to the run directory {path}: {exc.strerror or exc}. "
+                          "Choose a writable --out.") from None
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------- entry points
+
+def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optional[Union[str, Path]] = None) -> Run:
+    """Train from a config (Config, dict, YAML path, or None for the default run).
+
+    Returns the :class:`Run`; ``run.path`` is the run directory. Raises
+    :class:`gankit.errors.GankitError` subclasses with a message for the user.
+    """
+    load_all()
+    cfg = make_config(config, overrides)
+    if out is not None:
+        cfg.out = str(out)
+    data = build_data(cfg)
+    info = _info(data)
+    runtime, method = _method(cfg, info)
+    path = Path(cfg.out) if cfg.out else _default_out(cfg)
+    cfg.out = str(path)
+    _prepare_dir(path)
+    _write_text_atomic(path / "config.yaml", C.dump_yaml(cfg))
+    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
+    stream = BatchStream(data.x, cfg.train.batch_size, seed=cfg.train.seed)
+    return _fit(run, Trainer(run, stream))
+
+
+def _fit(run: Run, trainer: Trainer) -> Run:
+    status = trainer.fit()
+    run.step = trainer.step
+    run.status = status
+    run.stop_signal = trainer.stop_signal
+    return run
+
+
+def _open(run_dir: Union[str, Path], steps: Optional[int] = None, with_data: bool = False):
+    load_all()
+    path = Path(run_dir)
+    if not (path / "config.yaml").is_file():
+        raise RunDirError(f"{path} is not a run directory (no config.yaml). Start a run with `gankit train`.")
+    cfg = C.build_config(C.load_yaml(path / "config.yaml"), origin=str(path / "config.yaml"))
+    if steps is not None:
+        cfg.train = C.TrainConfig(**{**asdict(cfg.train), "steps": steps})
+        C._check_ranges("train", cfg.train)
+    state = CheckpointManager(path / "checkpoints").latest()
+    if state is None:
+        raise RunDirError(f"{path} has no readable checkpoint in {path / 'checkpoints'}; "
+                          f"start it again with `gankit train {path / 'config.yaml'} --out NEW_DIR`.")
+    changed = [k for k in C.diff(state["config"], C.to_dict(cfg))
+               if not any(k == r or k.startswith(r + ".") for r in _RESUMABLE_CHANGES)]
+    if changed:
+        raise RunDirError(
+            f"{path / 'config.yaml'} no longer matches the config its checkpoint was written with "
+            f"(changed: {', '.join(changed)}). Restore those keys, or start a new run with "
+            f"`gankit train {path / 'config.yaml'} --out NEW_DIR`.")
+    info = DataInfo(kind=state["info"]["kind"], shape=tuple(state["info"]["shape"]),
+                    n_classes=state["info"].get("n_classes", 0))
+    data = build_data(cfg) if with_data else None
+    if data is not None and tuple(data.shape) != info.shape:
+        raise RunDirError(f"the data now has samples of shape {tuple(data.shape)}, but the run was trained "
+                          f"on {info.shape}; check data.root")
+    runtime, method = _method(cfg, info)
+    method.load_state_dict(state["method"], networks_only=not with_data)
+    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, step=state["step"], data=data)
+    return run, state
+
+
+def resume(run_dir: Union[str, Path], steps: Optional[int] = None) -> Run:
+    """Continue a run exactly where its latest checkpoint left it; ``steps`` sets a new total."""
+    run, state = _open(run_dir, steps, with_data=True)
+    if run.step >= run.config.train.steps:
+        raise RunDirError(f"{run.path} already finished at step {run.step}; pass --steps N with N > {run.step} "
+                          "to train further.")
+    if steps is not None:
+        _write_text_atomic(run.path / "config.yaml", C.dump_yaml(run.config))
+    stream = BatchStream(run.data.x, run.config.train.batch_size, seed=run.config.train.seed)
+    stream.load_state_dict(state["data"])
+    set_rng_state(state["rng"])
+    trainer = Trainer(run, stream, start_step=state["step"], elapsed=state.get("elapsed", 0.0))
+    trainer.last_checkpoint = Path(state["path"])
+    return _fit(run, trainer)
+
+
+def load_run(run_dir: Union[str, Path]) -> Run:
+    """Open a run directory for sampling and evaluation (networks from the latest checkpoint)."""
+    run, _ = _open(run_dir)
+    for m in run.method.modules.values():
+        m.eval()
+    return run

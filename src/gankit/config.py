@@ -1,0 +1,299 @@
+"""Strict, typed configuration: declared defaults, YAML overlays and dotted overrides.
+
+A config has two kinds of sections:
+
+* *fixed* sections (``train``, ``optim``, ``runtime``) declared below as dataclasses, and
+* *named* sections (``method``, ``data``, ``generator``, ``discriminator``) whose
+  ``name`` picks a registry entry and whose other keys are that entry's parameters,
+  validated against the factory's signature (see :mod:`gankit.registry`).
+
+Every key that is not declared is an error naming the key, the allowed keys and
+the closest one. :func:`resolve` fills in every default, so the saved
+``config.yaml`` reproduces a run on its own.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Sequence, Union, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+from .registry import closest, coerce
+
+__all__ = [
+    "TrainConfig", "OptimConfig", "RuntimeConfig", "Config", "NAMED_SECTIONS",
+    "load_yaml", "apply_overrides", "parse_override", "build_config", "to_dict", "dump_yaml",
+]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000                 #: generator updates in the whole run
+    batch_size: int = 64              #: real samples per discriminator step (m in Algorithm 1)
+    seed: int = 0
+    log_every: int = 50               #: steps between log lines, metric syncs and NaN checks
+    sample_every: int = 500           #: steps between sample grids (0: only at the end)
+    checkpoint_every: int = 500       #: steps between checkpoints (0: only at the end)
+    keep_checkpoints: int = 3         #: how many step checkpoints to keep (newest first)
+    n_samples: int = 64               #: images in each sample grid
+    ema_decay: float = 0.0            #: generator moving average (0 disables, 0.999 is typical)
+    progress: Literal["auto", "bar", "lines", "none"] = "auto"
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "linear"] = "constant"  #: linear decays to 0 at the last step
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = "auto"              #: auto, cpu, cuda or cuda:N
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  #: auto: bf16 autocast for images, fp32 otherwise
+    channels_last: Literal["auto", "on", "off"] = "auto"         #: auto: on for images
+    threads: int = 0                  #: CPU threads for PyTorch (0: PyTorch's default)
+    deterministic: bool = False       #: ask PyTorch for deterministic kernels
+
+
+FIXED_SECTIONS = {"train": TrainConfig, "optim": OptimConfig, "runtime": RuntimeConfig}
+NAMED_SECTIONS = ("method", "data", "generator", "discriminator")
+DEFAULT_NAMES = {"method": "gan", "data": "fashion_mnist", "generator": "auto", "discriminator": "auto"}
+TOP_LEVEL = set(FIXED_SECTIONS) | set(NAMED_SECTIONS) | {"out"}
+
+
+@dataclass
+class Config:
+    method: Dict[str, Any] = field(default_factory=lambda: {"name": "gan"})
+    data: Dict[str, Any] = field(default_factory=lambda: {"name": "fashion_mnist"})
+    generator: Dict[str, Any] = field(default_factory=lambda: {"name": "auto"})
+    discriminator: Dict[str, Any] = field(default_factory=lambda: {"name": "auto"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    out: Optional[str] = None
+
+
+# ----------------------------------------------------------------------------------- raw dicts
+
+def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def parse_override(text: str) -> tuple:
+    """``'a.b=3'`` -> ``(['a', 'b'], 3)``; the value is parsed as YAML (so 1e-4, true, [1, 2] work)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set optim.lr_g=1e-4")
+    key, value = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: the key must be dotted names, e.g. train.steps")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    if isinstance(parsed, str) and _looks_like_float(parsed):
+        parsed = float(parsed)  # YAML 1.1 reads 1e-4 as a string
+    return key.split("."), parsed
+
+
+def _looks_like_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return any(c in text.lower() for c in "e.") and not text.lower() in ("nan", "inf", "-inf")
+
+
+def _normalise(raw: Dict[str, Any], origin: str) -> Dict[str, Any]:
+    """Check top-level keys and expand ``method: gan`` to ``method: {name: gan}``."""
+    out = {}
+    for key, value in raw.items():
+        if key not in TOP_LEVEL:
+            raise ConfigError(
+                f"{origin}: unknown section '{key}'{closest(str(key), TOP_LEVEL)}; "
+                f"allowed: {', '.join(sorted(TOP_LEVEL))}"
+            )
+        if key in NAMED_SECTIONS and isinstance(value, str):
+            value = {"name": value}
+        if key in NAMED_SECTIONS or key in FIXED_SECTIONS:
+            if value is None:
+                value = {}
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: section '{key}' must be a mapping, got {value!r}")
+        out[key] = copy.deepcopy(value)
+    return out
+
+
+def merge(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]:
+    """Overlay section by section. A named section whose ``name`` changes starts afresh,
+    so parameters of the previous entry do not leak into the new one."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if key in NAMED_SECTIONS:
+            old = out.get(key, {})
+            if "name" in value and value["name"] != old.get("name"):
+                out[key] = dict(value)
+            else:
+                out[key] = {**old, **value}
+        elif key in FIXED_SECTIONS:
+            out[key] = {**out.get(key, {}), **value}
+        else:
+            out[key] = value
+    return out
+
+
+def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``--set key=value`` overrides to a raw config dict."""
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        if len(path) == 1:
+            out = merge(out, _normalise({path[0]: value}, f"--set {text}"))
+            continue
+        section, rest = path[0], path[1:]
+        if section not in TOP_LEVEL or section == "out":
+            raise ConfigError(
+                f"--set {text}: unknown section '{section}'{closest(section, TOP_LEVEL)}; "
+                f"allowed: {', '.join(sorted(TOP_LEVEL - {'out'}))}"
+            )
+        node = out.setdefault(section, {})
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {text}: '{part}' is not a mapping")
+        node[rest[-1]] = value
+    return out
+
+
+# ----------------------------------------------------------------------------------- typed config
+
+def _fixed(section: str, cls, raw: Dict[str, Any]):
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in raw.items():
+        if key not in hints:
+            raise ConfigError(
+                f"{section}.{key}: unknown key{closest(key, names)}; allowed: {', '.join(names)}"
+            )
+        values[key] = coerce(value, hints[key], f"{section}.{key}")
+    obj = cls(**values)
+    _check_ranges(section, obj)
+    return obj
+
+
+_POSITIVE = {"train": ("steps", "batch_size", "log_every", "n_samples", "keep_checkpoints"),
+             "optim": ("lr_g", "lr_d")}
+_NON_NEGATIVE = {"train": ("sample_every", "checkpoint_every"), "runtime": ("threads",),
+                 "optim": ("weight_decay",)}
+
+
+def _check_ranges(section: str, obj) -> None:
+    for key in _POSITIVE.get(section, ()):
+        if getattr(obj, key) <= 0:
+            raise ConfigError(f"{section}.{key} must be positive, got {getattr(obj, key)}")
+    for key in _NON_NEGATIVE.get(section, ()):
+        if getattr(obj, key) < 0:
+            raise ConfigError(f"{section}.{key} must not be negative, got {getattr(obj, key)}")
+    if section == "optim":
+        for key in ("beta1", "beta2"):
+            if not 0.0 <= getattr(obj, key) < 1.0:
+                raise ConfigError(f"optim.{key} must be in [0, 1), got {getattr(obj, key)}")
+    if section == "train" and not 0.0 <= obj.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {obj.ema_decay}")
+
+
+def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
+    """Validate a raw dict (defaults already merged or not) into a :class:`Config`.
+
+    Named sections are checked against their registries, with every default filled in,
+    except ``generator``/``discriminator`` named ``auto``, which are resolved once the
+    data's shape is known (see :func:`gankit.api.build`).
+    """
+    from . import registries  # late import: registries import the modules that register
+
+    raw = merge(default_raw(), _normalise(raw, origin))
+    kwargs: Dict[str, Any] = {}
+    for section, cls in FIXED_SECTIONS.items():
+        kwargs[section] = _fixed(section, cls, raw.get(section, {}))
+    for section in NAMED_SECTIONS:
+        value = dict(raw[section])
+        name = value.pop("name", DEFAULT_NAMES[section])
+        if not isinstance(name, str):
+            raise ConfigError(f"{section}.name must be a string, got {name!r}")
+        registry = registries.for_section(section)
+        if name == "auto" and section in ("generator", "discriminator"):
+            # parameters are validated against the concrete network once it is chosen;
+            # the keys must still exist in at least one network.
+            known = set()
+            for n in registry.names():
+                known |= set(registry.entry(n).params)
+            for key in value:
+                if key not in known:
+                    raise ConfigError(f"{section}.{key}: not a parameter of any {registry.kind}"
+                                      f"{closest(key, known)}")
+            kwargs[section] = {"name": "auto", **value}
+        else:
+            kwargs[section] = {"name": name, **registry.resolve_params(name, value, section)}
+    out = raw.get("out")
+    if out is not None and not isinstance(out, str):
+        raise ConfigError(f"out: expected a directory path, got {out!r}")
+    return Config(out=out, **kwargs)
+
+
+def default_raw() -> Dict[str, Any]:
+    return {section: {"name": name} for section, name in DEFAULT_NAMES.items()}
+
+
+def to_dict(cfg: Config) -> Dict[str, Any]:
+    out = {}
+    for section in NAMED_SECTIONS:
+        out[section] = dict(getattr(cfg, section))
+    for section in FIXED_SECTIONS:
+        out[section] = dataclasses.asdict(getattr(cfg, section))
+    out["out"] = cfg.out
+    return _plain(out)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+def diff(a: Dict[str, Any], b: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two plain config dicts."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += diff(va, vb, name + ".")
+        elif va != vb:
+            keys.append(name)
+    return keys

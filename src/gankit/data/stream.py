@@ -1,0 +1,64 @@
+"""An exactly resumable stream of shuffled minibatches over an in-memory data set.
+
+Each epoch is a permutation drawn from a generator seeded with (seed, epoch), so the whole
+data order is the pair (epoch, position): a checkpoint stores it and a resumed run draws
+the very batches the uninterrupted run would have drawn. Incomplete last batches are
+dropped, as usual for GAN training (batch norm sees full batches).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import torch
+
+__all__ = ["BatchStream"]
+
+
+class BatchStream:
+    def __init__(self, x: torch.Tensor, batch_size: int, seed: int = 0,
+                 device: Optional[torch.device] = None, rank: int = 0, world_size: int = 1):
+        if len(x) < batch_size * world_size:
+            raise ValueError(
+                f"the data set has {len(x)} samples, fewer than one batch of {batch_size * world_size}; "
+                "lower train.batch_size or add data")
+        self.x = x
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank, self.world_size = rank, world_size
+        self.device = device
+        self.epoch = 0
+        self.position = 0
+        self._perm: Optional[torch.Tensor] = None
+        self.batches_per_epoch = len(x) // (batch_size * world_size)
+
+    def _permutation(self) -> torch.Tensor:
+        if self._perm is None:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            self._perm = torch.randperm(len(self.x), generator=g)
+        return self._perm
+
+    def next(self) -> torch.Tensor:
+        if self.position >= self.batches_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self._perm = None
+        global_bs = self.batch_size * self.world_size
+        start = self.position * global_bs + self.rank * self.batch_size
+        idx = self._permutation()[start:start + self.batch_size]
+        self.position += 1
+        batch = self.x[idx]
+        if self.device is not None and batch.device != self.device:
+            batch = batch.to(self.device, non_blocking=True)
+        return batch
+
+    def state_dict(self) -> Dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
+                "batch_size": self.batch_size, "n": len(self.x)}
+
+    def load_state_dict(self, state: Dict[str, int]) -> None:
+        if state["n"] != len(self.x) or state["batch_size"] != self.batch_size:
+            raise ValueError(
+                f"the checkpoint's data order was for {state['n']} samples in batches of {state['batch_size']}, "
+                f"but this data set has {len(self.x)} samples in batches of {self.batch_size}")
+        self.epoch, self.position, self.seed = state["epoch"], state["position"], state["seed"]
+        self._perm = None

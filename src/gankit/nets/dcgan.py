@@ -1,0 +1,94 @@
+"""DCGAN networks (Radford et al. 2016) for square images of 28, 32, 64, ... pixels.
+
+The generator projects z to a small ``base x base`` map and doubles it with strided
+transposed convolutions (batch norm + ReLU, Tanh at the end); the discriminator mirrors it
+with strided convolutions (LeakyReLU 0.2, batch norm after the first layer) and a linear
+read-out of one logit. ``base`` is the image size halved as often as it stays a whole
+number of at least 4 pixels: 28 -> 7 (two doublings), 32 -> 4 (three), 64 -> 4 (four).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..registries import DISCRIMINATORS, GENERATORS
+
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "plan"]
+
+
+def plan(shape: Tuple[int, ...]) -> Tuple[int, int]:
+    """(base size, number of doublings) for an image shape (C, H, W)."""
+    if len(shape) != 3:
+        raise ConfigError(f"DCGAN networks need image data (C, H, W), got samples of shape {tuple(shape)}; "
+                          "use --set generator.name=mlp --set discriminator.name=mlp for vector data")
+    _, h, w = shape
+    if h != w:
+        raise ConfigError(f"DCGAN networks need square images, got {h}x{w}; set data.image_size")
+    n = 0
+    while h % (2 ** (n + 1)) == 0 and h // (2 ** (n + 1)) >= 4:
+        n += 1
+    if n == 0:
+        raise ConfigError(f"DCGAN networks cannot fit {h}x{w} images: the size must be divisible by 2 at least "
+                          "once and stay >= 4 (e.g. 28, 32, 64); set data.image_size")
+    return h // 2 ** n, n
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, shape: Tuple[int, ...], z_dim: int, width: int):
+        super().__init__()
+        self.shape, self.z_dim = tuple(shape), z_dim
+        base, n = plan(shape)
+        ch = width * 2 ** (n - 1)
+        self.base, self.ch = base, ch
+        self.project = nn.Linear(z_dim, ch * base * base, bias=False)
+        self.project_bn = nn.Sequential(nn.BatchNorm2d(ch), nn.ReLU(inplace=True))
+        ups = []
+        for _ in range(n - 1):
+            ups += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            ch //= 2
+        ups += [nn.ConvTranspose2d(ch, shape[0], 4, 2, 1), nn.Tanh()]
+        self.up = nn.Sequential(*ups)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.project(z).view(len(z), self.ch, self.base, self.base)
+        return self.up(self.project_bn(x))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, shape: Tuple[int, ...], width: int):
+        super().__init__()
+        self.shape = tuple(shape)
+        base, n = plan(shape)
+        layers = [nn.Conv2d(shape[0], width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        ch = width
+        for _ in range(n - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, inplace=True)]
+            ch *= 2
+        self.features = nn.Sequential(*layers)
+        self.out = nn.Linear(ch * base * base, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits D(x) before the sigmoid, shape (N,)."""
+        return self.out(self.features(x).flatten(1)).squeeze(1)
+
+
+def _check_width(width: int) -> None:
+    if width < 1:
+        raise ConfigError(f"width must be positive, got {width}")
+
+
+@GENERATORS.register("dcgan")
+def dcgan_generator(shape, /, z_dim: int = 100, width: int = 64) -> DCGANGenerator:
+    """DCGAN generator: z -> base x base x (width * 2^(n-1)) -> transposed convolutions -> Tanh."""
+    _check_width(width)
+    return DCGANGenerator(shape, z_dim, width)
+
+
+@DISCRIMINATORS.register("dcgan")
+def dcgan_discriminator(shape, /, width: int = 64) -> DCGANDiscriminator:
+    """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm, one logit."""
+    _check_width(width)
+    return DCGANDiscriminator(shape, width)

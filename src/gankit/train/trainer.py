@@ -1,0 +1,161 @@
+"""The training loop. It knows nothing about losses: it feeds real batches to
+``method.train_step``, logs what comes back, and saves samples and checkpoints.
+
+Per step there is no host synchronisation: the returned scalars stay on the device until
+a log step, where they are stacked, synced once, averaged, and checked for NaN/inf. A
+checkpoint is only written right after such a check, so a checkpoint never holds
+weights trained on a non-finite loss.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+
+from ..errors import NonFiniteLossError
+from ..viz import plot_losses, save_samples
+from .checkpoint import CheckpointManager, rng_state
+from .logging import MetricsLog, Progress
+
+__all__ = ["Trainer", "FORMAT"]
+
+FORMAT = 1  # checkpoint layout version
+
+
+class Trainer:
+    def __init__(self, run, stream, start_step: int = 0, elapsed: float = 0.0):
+        self.run = run                      # gankit.api.Run: config, method, data, runtime, path
+        self.stream = stream
+        self.step = start_step
+        self.elapsed = elapsed
+        cfg = run.config.train
+        self.cfg = cfg
+        self.ckpts = CheckpointManager(run.path / "checkpoints", keep=cfg.keep_checkpoints)
+        self.stop_signal: Optional[int] = None
+        self._pending: List[Dict[str, torch.Tensor]] = []
+        self._pending_first = start_step + 1
+        self._last_log = (time.perf_counter(), start_step)
+        self.last_checkpoint: Optional[Path] = None
+
+    # ------------------------------------------------------------------ signals
+    def _handle(self, signum, frame) -> None:
+        if self.stop_signal is not None:      # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+
+    def _install_signals(self):
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, self._handle)
+            except ValueError:                # not in the main thread: no handlers
+                pass
+        return old
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> str:
+        """Train to ``train.steps``; returns "finished" or "interrupted"."""
+        run, cfg = self.run, self.cfg
+        method, data = run.method, run.data
+        total = cfg.steps
+        log = MetricsLog(run.path, resume_step=self.step)
+        progress = Progress(cfg.progress, total, self.step, desc=f"{run.config.method['name']}:{data.name}")
+        old_handlers = self._install_signals()
+        t_start = time.perf_counter() - self.elapsed
+        status = "finished"
+        try:
+            while self.step < total:
+                batches = [run.runtime.tensor(data.to_model(self.stream.next()))
+                           for _ in range(method.real_batches_per_step)]
+                out = method.train_step(batches, self.step)
+                self.step += 1
+                self._pending.append(out)
+                progress.update()
+                last = self.step == total or self.stop_signal is not None
+                if self.step % cfg.log_every == 0 or last:
+                    self.elapsed = time.perf_counter() - t_start
+                    self._flush(log, progress)
+                if (cfg.sample_every and self.step % cfg.sample_every == 0) or last:
+                    self.save_samples()
+                if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
+                    self.elapsed = time.perf_counter() - t_start
+                    self.save_checkpoint()
+                    log.flush()
+                if self.stop_signal is not None:
+                    status = "interrupted"
+                    break
+        finally:
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            progress.close()
+            log.close()
+            try:
+                plot_losses(log.path, run.path / "loss.png")
+            except Exception as exc:  # a plot must never cost a run
+                progress.write(f"could not draw loss.png: {exc}")
+        if status == "interrupted":
+            name = signal.Signals(self.stop_signal).name
+            progress.write(f"{name} received: stopped at step {self.step}, checkpoint {self.last_checkpoint}. "
+                           f"Continue with: gankit resume {run.path}")
+        return status
+
+    def _flush(self, log: MetricsLog, progress: Progress) -> None:
+        if not self._pending:
+            return
+        keys = list(self._pending[0])
+        values = torch.stack([torch.stack([o[k].float() for k in keys]) for o in self._pending]).cpu()
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            row, col = (~finite).nonzero()[0].tolist()
+            step = self._pending_first + row
+            last = self.last_checkpoint or (self.ckpts.list() or [None])[-1]
+            keep = (f"the last good checkpoint {last} is kept; `gankit resume {self.run.path}` continues from it"
+                    if last else "no checkpoint was written before it")
+            raise NonFiniteLossError(
+                f"step {step}: {keys[col]} is {values[row, col].item()}. Training stopped; {keep}. "
+                "Try a lower learning rate (optim.lr_d, optim.lr_g) or runtime.precision=fp32.")
+        means = values.double().mean(0).tolist()
+        now = time.perf_counter()
+        t_prev, s_prev = self._last_log
+        row = {"step": self.step, "time": round(self.elapsed, 3),
+               "steps_per_s": round((self.step - s_prev) / max(now - t_prev, 1e-9), 3)}
+        row.update({k: float(v) for k, v in zip(keys, means)})
+        for name, opt in self.run.method.optimizers.items():
+            row[f"lr_{name}"] = opt.param_groups[0]["lr"]
+        self._last_log = (now, self.step)
+        self._pending = []
+        self._pending_first = self.step + 1
+        log.write(row)
+        progress.log(self.step, row)
+
+    # ------------------------------------------------------------------ artefacts
+    def save_samples(self) -> Path:
+        run = self.run
+        g = torch.Generator().manual_seed(run.config.train.seed + 12345)
+        x = run.method.sample(self.cfg.n_samples if run.info.kind == "image" else 2000, generator=g)
+        real = None
+        if run.info.kind != "image":
+            real = run.data.x[:2000]
+        return save_samples(x, run.info.kind, run.path / "samples" / f"step_{self.step:08d}.png", real=real,
+                            title=f"step {self.step}")
+
+    def state(self) -> dict:
+        from ..config import to_dict
+
+        return {
+            "format": FORMAT,
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "config": to_dict(self.run.config),
+            "info": self.run.info.__dict__.copy(),
+            "method": self.run.method.state_dict(),
+            "rng": rng_state(),
+            "data": self.stream.state_dict(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        self.last_checkpoint = self.ckpts.save(self.state(), self.step)
+        return self.last_checkpoint

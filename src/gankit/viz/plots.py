@@ -1,0 +1,50 @@
+"""Loss curves from a run's ``metrics.jsonl``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, List
+
+__all__ = ["read_metrics", "plot_losses"]
+
+
+def read_metrics(path) -> List[Dict[str, float]]:
+    rows = []
+    path = Path(path)
+    if not path.is_file():
+        return rows
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash: skip it
+    return rows
+
+
+def plot_losses(metrics_path, out_path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read_metrics(metrics_path) if "step" in r]
+    keys = sorted({k for r in rows for k in r if k not in ("step", "time", "steps_per_s", "lr_generator",
+                                                           "lr_discriminator")})
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for key in keys:
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=key)
+    ax.set_xlabel("step")
+    ax.set_title("training curves")
+    if keys:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    fig.savefig(out_path)
+    plt.close(fig)
+    return out_path

@@ -1,0 +1,72 @@
+import pytest
+
+from gankit import ConfigError
+from gankit.config import apply_overrides, build_config, dump_yaml, load_yaml, parse_override, to_dict
+
+
+def test_defaults_are_the_default_run():
+    cfg = build_config({})
+    assert cfg.method == {"name": "gan", "d_steps": 1, "objective": "nonsaturating"}
+    assert cfg.data["name"] == "fashion_mnist"
+    assert cfg.generator["name"] == "auto"
+
+
+def test_unknown_key_names_the_closest_valid_key():
+    with pytest.raises(ConfigError, match=r"train\.stesp.*did you mean 'steps'"):
+        build_config({"train": {"stesp": 10}})
+    with pytest.raises(ConfigError, match=r"method\.d_step.*did you mean 'd_steps'"):
+        build_config({"method": {"d_step": 2}})
+    with pytest.raises(ConfigError, match=r"unknown section 'trian'.*did you mean 'train'"):
+        build_config({"trian": {}})
+
+
+def test_bad_values_name_the_key_and_the_allowed_values():
+    with pytest.raises(ConfigError, match=r"train\.steps: expected int, got 'many'"):
+        build_config({"train": {"steps": "many"}})
+    with pytest.raises(ConfigError, match=r"optim\.schedule: 'cosine' is not allowed; choose one of 'constant', 'linear'"):
+        build_config({"optim": {"schedule": "cosine"}})
+    with pytest.raises(ConfigError, match=r"train\.batch_size must be positive"):
+        build_config({"train": {"batch_size": 0}})
+    with pytest.raises(ConfigError, match=r"unknown data set 'ring9'.*did you mean 'ring8'"):
+        build_config({"data": "ring9"})
+    with pytest.raises(ConfigError, match=r"optim\.beta1 must be in \[0, 1\)"):
+        build_config({"optim": {"beta1": 1.5}})
+
+
+def test_overrides_parse_yaml_values():
+    assert parse_override("optim.lr_g=1e-4") == (["optim", "lr_g"], 1e-4)
+    assert parse_override("data.means=[[0, 1], [2, 3]]") == (["data", "means"], [[0, 1], [2, 3]])
+    assert parse_override("runtime.deterministic=true") == (["runtime", "deterministic"], True)
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_override("optim.lr_g")
+
+
+def test_changing_a_named_section_drops_the_old_parameters():
+    raw = apply_overrides({"data": {"name": "ring8", "radius": 2.0}}, ["data=grid25"])
+    cfg = build_config(raw)
+    assert cfg.data["name"] == "grid25" and "radius" not in cfg.data
+    # but setting a parameter keeps the name
+    cfg = build_config(apply_overrides({"data": {"name": "ring8"}}, ["data.radius=2"]))
+    assert cfg.data == {**cfg.data, "name": "ring8", "radius": 2.0}
+
+
+def test_resolved_config_round_trips_through_yaml(tmp_path):
+    cfg = build_config({"data": "ring8", "train": {"steps": 7}, "optim": {"lr_g": 3e-4}})
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(cfg))
+    again = build_config(load_yaml(path))
+    assert to_dict(again) == to_dict(cfg)
+
+
+def test_bad_yaml_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
+
+
+def test_auto_network_keys_are_still_checked():
+    with pytest.raises(ConfigError, match=r"generator\.widht.*did you mean 'width'"):
+        build_config({"generator": {"widht": 3}})

@@ -1,0 +1,70 @@
+"""The `gan` method: Algorithm 1 of Goodfellow et al. learns, with either generator objective."""
+import pytest
+import torch
+
+import gankit
+from gankit import NonFiniteLossError
+from gankit.methods.gan import GAN
+
+from conftest import toy_config
+
+
+def _mean_distance_to_modes(run, n=2000):
+    x = run.sample(n, seed=0)
+    return torch.cdist(x.double(), run.data.modes.double()).min(1).values.mean().item()
+
+
+@pytest.mark.parametrize("objective", ["nonsaturating", "minimax"])
+def test_short_toy_run_moves_samples_to_the_data(tmp_path, objective):
+    cfg = toy_config(tmp_path / "run", steps=1000, method__objective=objective, train__batch_size=256,
+                     train__checkpoint_every=0, generator__hidden=128, discriminator__hidden=128,
+                     optim__lr_g=1e-3, optim__lr_d=1e-3, optim__beta1=0.0)
+    cfg["data"] = {"name": "ring8", "n_samples": 20000}
+    # the untrained generator of the same seed and architecture is the starting point
+    untrained = gankit.train({**cfg, "train": {**cfg["train"], "steps": 1}, "out": str(tmp_path / "start")})
+    before = _mean_distance_to_modes(untrained)
+    run = gankit.train(cfg)
+    after = _mean_distance_to_modes(run)
+    assert run.status == "finished" and run.step == 1000
+    assert after < 0.5 * before, (before, after)
+
+
+def test_d_steps_takes_k_discriminator_steps_per_generator_step(tmp_path):
+    run = gankit.train(toy_config(tmp_path / "run", steps=5, method__d_steps=3))
+    assert isinstance(run.method, GAN) and run.method.real_batches_per_step == 3
+    state_d = run.method.optimizers["discriminator"].state_dict()["state"]
+    state_g = run.method.optimizers["generator"].state_dict()["state"]
+    assert int(state_d[0]["step"]) == 15 and int(state_g[0]["step"]) == 5
+    # 5 steps x 3 batches of 64 from the data order
+    assert run.method.cfg.train.steps == 5
+
+
+def test_nan_loss_stops_with_step_and_name_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_step = GAN.train_step
+
+    def poisoned(self, batches, step):
+        out = real_step(self, batches, step)
+        if step + 1 >= 27:
+            out["g_loss"] = out["g_loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(GAN, "train_step", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"step 27: g_loss is nan.*step_00000020\.pt"):
+        gankit.train(toy_config(tmp_path / "run", steps=60, train__checkpoint_every=20, train__log_every=10))
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step_00000020.pt"]
+
+
+def test_linear_schedule_decays_to_zero(tmp_path):
+    run = gankit.train(toy_config(tmp_path / "run", steps=40, optim__schedule="linear"))
+    assert run.method.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ema_generator_is_used_for_sampling(tmp_path):
+    run = gankit.train(toy_config(tmp_path / "run", steps=30, train__ema_decay=0.9))
+    assert run.method.ema is not None
+    g, ema = run.method.generator, run.method.ema
+    diff = sum((a - b).abs().sum().item() for a, b in zip(g.parameters(), ema.parameters()))
+    assert diff > 0
+    loaded = gankit.load_run(run.path)
+    torch.testing.assert_close(loaded.sample(10, seed=1), run.sample(10, seed=1))

@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from gankit import ConfigError
+from gankit.nets.dcgan import dcgan_discriminator, dcgan_generator, plan
+from gankit.nets.mlp import mlp_discriminator, mlp_generator
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 16, 16)])
+def test_dcgan_shapes(shape):
+    g = dcgan_generator(shape, z_dim=10, width=8)
+    d = dcgan_discriminator(shape, width=8)
+    x = g(torch.randn(5, 10))
+    assert x.shape == (5, *shape)
+    assert x.min() >= -1 and x.max() <= 1
+    assert d(x).shape == (5,)
+
+
+def test_dcgan_plan():
+    assert plan((1, 28, 28)) == (7, 2)
+    assert plan((3, 32, 32)) == (4, 3)
+    assert plan((3, 64, 64)) == (4, 4)
+    with pytest.raises(ConfigError, match="square"):
+        plan((1, 28, 32))
+    with pytest.raises(ConfigError, match="cannot fit 7x7"):
+        plan((1, 7, 7))
+    with pytest.raises(ConfigError, match="image data"):
+        plan((2,))
+
+
+def test_mlp_shapes():
+    g, d = mlp_generator((2,), z_dim=3, hidden=16), mlp_discriminator((2,), hidden=16)
+    x = g(torch.randn(7, 3))
+    assert x.shape == (7, 2) and d(x).shape == (7,)
+    gi = mlp_generator((1, 8, 8), z_dim=3, hidden=16)
+    xi = gi(torch.randn(4, 3))
+    assert xi.shape == (4, 1, 8, 8) and xi.abs().max() <= 1
+    assert mlp_discriminator((1, 8, 8), hidden=16)(xi).shape == (4,)
+    with pytest.raises(ConfigError, match="layers >= 1"):
+        mlp_generator((2,), layers=0)
