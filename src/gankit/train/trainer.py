@@ -74,7 +74,8 @@ class Trainer:
                 self.step += 1
                 self._pending.append(out)
                 progress.update()
-                last = self.step == total or self.stop_signal is not None
+                stop = self.stop_signal is not None  # read once: a signal arriving later waits a step
+                last = self.step == total or stop
                 if self.step % cfg.log_every == 0 or last:
                     self.elapsed = time.perf_counter() - t_start
                     self._flush(log, progress)
@@ -84,7 +85,7 @@ class Trainer:
                     self.elapsed = time.perf_counter() - t_start
                     self.save_checkpoint()
                     log.flush()
-                if self.stop_signal is not None:
+                if stop:
                     status = "interrupted"
                     break
         finally:
