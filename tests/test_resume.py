@@ -118,3 +118,28 @@ def test_sigterm_to_the_command_line_then_resume_matches(tmp_path):
     assert a["step"] == b["step"] == 3000
     for key, value in a["method"]["modules"]["generator"].items():
         assert torch.equal(value, b["method"]["modules"]["generator"][key]), key
+
+
+def test_full_disk_during_training_keeps_the_last_checkpoint_and_resume_works(tmp_path, monkeypatch):
+    from gankit import CheckpointError
+    from gankit.train import checkpoint as ck
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def save_then_fill_disk(obj, f):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            f.write(b"half a checkpoint")
+            raise OSError(28, "No space left on device")
+        return real_save(obj, f)
+
+    monkeypatch.setattr(ck.torch, "save", save_then_fill_disk)
+    with pytest.raises(CheckpointError, match="disk is full"):
+        gankit.train(toy_config(tmp_path / "b", steps=60, train__checkpoint_every=20))
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "b" / "checkpoints").iterdir()] == ["step_00000020.pt"]
+    resumed = gankit.resume(tmp_path / "b")
+    reference = gankit.train(toy_config(tmp_path / "a", steps=60, train__checkpoint_every=20))
+    assert resumed.step == 60
+    _assert_same_state(reference, resumed)
