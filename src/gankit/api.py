@@ -26,7 +26,7 @@ ConfigLike = Union[C.Config, Dict[str, Any], str, os.PathLike, None]
 # keys that may differ between a checkpoint and the config that resumes it
 _RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                       "train.keep_checkpoints", "train.progress", "train.n_samples", "runtime.threads",
-                      "runtime.device", "out")
+                      "runtime.device", "eval", "out")
 
 
 @dataclass
@@ -142,11 +142,20 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
     runtime, method = _method(cfg, info)
     path = Path(cfg.out) if cfg.out else _default_out(cfg)
     cfg.out = str(path)
+    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
+    evaluator = _evaluator(run)   # before the directory exists: a missing extractor creates nothing
     _prepare_dir(path)
     _write_text_atomic(path / "config.yaml", C.dump_yaml(cfg))
-    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
     stream = BatchStream(data.x, cfg.train.batch_size, seed=cfg.train.seed)
-    return _fit(run, Trainer(run, stream))
+    return _fit(run, Trainer(run, stream, evaluator=evaluator))
+
+
+def _evaluator(run: Run):
+    if not run.config.eval.every:
+        return None
+    from .metrics.evaluate import Evaluator
+
+    return Evaluator(run)
 
 
 def _fit(run: Run, trainer: Trainer) -> Run:
@@ -200,7 +209,8 @@ def resume(run_dir: Union[str, Path], steps: Optional[int] = None) -> Run:
     stream = BatchStream(run.data.x, run.config.train.batch_size, seed=run.config.train.seed)
     stream.load_state_dict(state["data"])
     set_rng_state(state["rng"])
-    trainer = Trainer(run, stream, start_step=state["step"], elapsed=state.get("elapsed", 0.0))
+    trainer = Trainer(run, stream, start_step=state["step"], elapsed=state.get("elapsed", 0.0),
+                      evaluator=_evaluator(run), best=state.get("best"))
     trainer.last_checkpoint = Path(state["path"])
     return _fit(run, trainer)
 

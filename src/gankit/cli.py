@@ -61,6 +61,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, metavar="FILE", help="output file: .png or .npz")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
 
+    e = sub.add_parser("eval", help="evaluate a run (or two sample sets) with FID, KID, IS, precision/recall ...",
+                       description="Evaluate a run's generator against the held-out split of its data set, or "
+                       "two sample sets given as image folders or .npz/.npy arrays (--real, --fake). 2-D arrays "
+                       "given to --real/--fake are taken as features as they are.",
+                       epilog="metrics: fid, kid, is, pr (precision/recall), dc (density/coverage), modes and "
+                       "loglik (toy data); see `gankit list`.\nfeatures: auto (the data set's classifier), "
+                       "fashion_mnist, mnist, inception, pixels", formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("run_dir", nargs="?", metavar="RUN_DIR")
+    e.add_argument("--real", metavar="PATH", help="real samples: an image folder, .npz or .npy")
+    e.add_argument("--fake", metavar="PATH", help="generated samples: an image folder, .npz or .npy")
+    e.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all that apply)")
+    e.add_argument("--n", type=int, default=10_000, metavar="N", help="generated samples (default 10000)")
+    e.add_argument("--features", default="auto", metavar="NAME", help="feature extractor (default auto)")
+    e.add_argument("--split", default="test", choices=["train", "test"], help="real data split (default test)")
+    e.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
+    e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
     sub.add_parser("list", help="list registered methods, data sets, networks and objectives",
                    description="List every registered part with its config parameters and defaults.")
     return p
@@ -142,7 +159,43 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "list": cmd_list}
+def cmd_eval(args) -> int:
+    import json
+    import time
+
+    from .errors import ConfigError
+    from .metrics import evaluate as E
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    t0 = time.perf_counter()
+    if args.real or args.fake:
+        if args.run_dir or not (args.real and args.fake):
+            raise ConfigError("give either RUN_DIR, or both --real PATH and --fake PATH")
+        results, what = E.evaluate_paths(args.real, args.fake, metrics, args.features), f"{args.fake} vs {args.real}"
+        header = {"real": args.real, "fake": args.fake}
+    elif args.run_dir:
+        if args.n < 2:
+            raise ConfigError(f"--n must be at least 2, got {args.n}")
+        from .api import load_run
+
+        run = load_run(args.run_dir)
+        results = E.evaluate_run(run, metrics, n=args.n, features=args.features, split=args.split, seed=args.seed)
+        what = f"{run.path} (step {run.step}), {args.n} samples vs the {args.split} split"
+        header = {"run": str(run.path), "step": run.step, "n": args.n, "split": args.split}
+    else:
+        raise ConfigError("give a RUN_DIR to evaluate, or --real PATH and --fake PATH")
+    seconds = time.perf_counter() - t0
+    print(f"evaluation of {what} ({seconds:.1f} s, features: {args.features})")
+    print(f"| {'metric':<14} | {'value':>12} |\n|{'-' * 16}|{'-' * 14}|")
+    for key, value in results.items():
+        print(f"| {key:<14} | {value:>12.5g} |")
+    if args.json:
+        payload = {**header, "features": args.features, "seconds": round(seconds, 2), "metrics": results}
+        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .registry import closest, coerce
 
 __all__ = [
-    "TrainConfig", "OptimConfig", "RuntimeConfig", "Config", "NAMED_SECTIONS",
+    "TrainConfig", "OptimConfig", "RuntimeConfig", "EvalConfig", "Config", "NAMED_SECTIONS",
     "load_yaml", "apply_overrides", "parse_override", "build_config", "to_dict", "dump_yaml",
 ]
 
@@ -63,7 +63,17 @@ class RuntimeConfig:
     deterministic: bool = False       #: ask PyTorch for deterministic kernels
 
 
-FIXED_SECTIONS = {"train": TrainConfig, "optim": OptimConfig, "runtime": RuntimeConfig}
+@dataclass
+class EvalConfig:
+    every: int = 0                    #: steps between evaluations during training (0: none)
+    metrics: List[str] = field(default_factory=lambda: ["fid"])  #: see `gankit list` (metrics)
+    n: int = 2000                     #: generated samples per evaluation
+    features: str = "auto"            #: feature extractor (auto: the data set's classifier)
+    split: Literal["train", "test"] = "test"  #: real data to compare with
+    best: Optional[str] = None        #: metric key that picks checkpoints/best.pt (default: the first)
+
+
+FIXED_SECTIONS = {"train": TrainConfig, "optim": OptimConfig, "runtime": RuntimeConfig, "eval": EvalConfig}
 NAMED_SECTIONS = ("method", "data", "generator", "discriminator")
 DEFAULT_NAMES = {"method": "gan", "data": "fashion_mnist", "generator": "auto", "discriminator": "auto"}
 TOP_LEVEL = set(FIXED_SECTIONS) | set(NAMED_SECTIONS) | {"out"}
@@ -78,6 +88,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     out: Optional[str] = None
 
 
@@ -202,9 +213,9 @@ def _fixed(section: str, cls, raw: Dict[str, Any]):
 
 
 _POSITIVE = {"train": ("steps", "batch_size", "log_every", "n_samples", "keep_checkpoints"),
-             "optim": ("lr_g", "lr_d")}
+             "optim": ("lr_g", "lr_d"), "eval": ("n",)}
 _NON_NEGATIVE = {"train": ("sample_every", "checkpoint_every"), "runtime": ("threads",),
-                 "optim": ("weight_decay",)}
+                 "optim": ("weight_decay",), "eval": ("every",)}
 
 
 def _check_ranges(section: str, obj) -> None:

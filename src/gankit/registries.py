@@ -9,6 +9,7 @@ GENERATORS = Registry("generator network")
 DISCRIMINATORS = Registry("discriminator network")
 OBJECTIVES = Registry("objective")
 FEATURES = Registry("feature extractor")
+METRICS = Registry("metric")
 
 _SECTIONS = {"method": METHODS, "data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS}
 _loaded = False
@@ -24,10 +25,10 @@ def load_all() -> None:
     from .nets import mlp, dcgan  # noqa: F401
     from .objectives import adversarial  # noqa: F401
     from .methods import gan  # noqa: F401
-    try:
+    from .metrics import evaluate  # noqa: F401
+    import importlib.util
+    if importlib.util.find_spec("gankit.metrics.features") is not None:  # TEMP until features lands
         from .metrics import features  # noqa: F401
-    except ImportError:  # the evaluation suite is optional while it is being assembled
-        pass
 
 
 def for_section(section: str) -> Registry:
@@ -38,4 +39,4 @@ def for_section(section: str) -> Registry:
 def all_registries() -> dict:
     load_all()
     return {"methods": METHODS, "data": DATASETS, "generators": GENERATORS,
-            "discriminators": DISCRIMINATORS, "objectives": OBJECTIVES, "features": FEATURES}
+            "discriminators": DISCRIMINATORS, "objectives": OBJECTIVES, "features": FEATURES, "metrics": METRICS}

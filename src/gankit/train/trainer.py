@@ -11,13 +11,13 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
 from ..errors import NonFiniteLossError
 from ..viz import plot_losses, save_samples
-from .checkpoint import CheckpointManager, rng_state
+from .checkpoint import CheckpointManager, atomic_save, rng_state
 from .logging import MetricsLog, Progress
 
 __all__ = ["Trainer", "FORMAT"]
@@ -26,7 +26,8 @@ FORMAT = 1  # checkpoint layout version
 
 
 class Trainer:
-    def __init__(self, run, stream, start_step: int = 0, elapsed: float = 0.0):
+    def __init__(self, run, stream, start_step: int = 0, elapsed: float = 0.0,
+                 evaluator: Optional[Callable[[], Dict[str, float]]] = None, best: Optional[dict] = None):
         self.run = run                      # gankit.api.Run: config, method, data, runtime, path
         self.stream = stream
         self.step = start_step
@@ -39,6 +40,8 @@ class Trainer:
         self._pending_first = start_step + 1
         self._last_log = (time.perf_counter(), start_step)
         self.last_checkpoint: Optional[Path] = None
+        self.evaluator = evaluator            # () -> {metric: value}; run every eval.every steps
+        self.best = best                      # {"key", "value", "step"} of checkpoints/best.pt
 
     # ------------------------------------------------------------------ signals
     def _handle(self, signum, frame) -> None:
@@ -81,6 +84,9 @@ class Trainer:
                     self._flush(log, progress)
                 if (cfg.sample_every and self.step % cfg.sample_every == 0) or last:
                     self.save_samples()
+                every = run.config.eval.every
+                if self.evaluator is not None and every and (self.step % every == 0 or last):
+                    self._evaluate(log, progress)
                 if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
                     self.elapsed = time.perf_counter() - t_start
                     self.save_checkpoint()
@@ -132,6 +138,22 @@ class Trainer:
         log.write(row)
         progress.log(self.step, row)
 
+    def _evaluate(self, log: MetricsLog, progress: Progress) -> None:
+        from ..metrics.evaluate import LOWER_IS_BETTER
+
+        results = self.evaluator()
+        log.write({"step": self.step, **{f"eval_{k}": float(v) for k, v in results.items()}})
+        progress.write(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        key = self.run.config.eval.best or next(iter(results))
+        if key not in results:
+            return
+        value = float(results[key])
+        lower = key in LOWER_IS_BETTER
+        if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
+            self.best = {"key": key, "value": value, "step": self.step}
+            self.ckpts.dir.mkdir(parents=True, exist_ok=True)
+            atomic_save(self.state(), self.ckpts.dir / "best.pt")
+
     # ------------------------------------------------------------------ artefacts
     def save_samples(self) -> Path:
         run = self.run
@@ -155,6 +177,7 @@ class Trainer:
             "method": self.run.method.state_dict(),
             "rng": rng_state(),
             "data": self.stream.state_dict(),
+            "best": self.best,
         }
 
     def save_checkpoint(self) -> Path:

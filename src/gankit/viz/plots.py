@@ -31,8 +31,8 @@ def plot_losses(metrics_path, out_path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = [r for r in read_metrics(metrics_path) if "step" in r]
-    keys = sorted({k for r in rows for k in r if k not in ("step", "time", "steps_per_s", "lr_generator",
-                                                           "lr_discriminator")})
+    keys = sorted({k for r in rows for k in r
+                   if k not in ("step", "time", "steps_per_s") and not k.startswith(("lr_", "eval_"))})
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for key in keys:
         pts = [(r["step"], r[key]) for r in rows if key in r]

@@ -1,0 +1,288 @@
+"""Evaluate generated samples against real data: the glue behind ``gankit eval`` and the
+periodic evaluation during training.
+
+Metrics are registered by name (``gankit list`` shows them). Each metric is a function of an
+:class:`EvalSet`, which computes features, class logits and pixel arrays lazily and once,
+so asking for FID, KID and precision/recall runs the feature extractor a single time.
+Features of the real reference set are cached on disk, keyed by the data set's config, the
+split, the number of samples and the extractor's checksum.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..registries import METRICS
+
+__all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evaluate_paths", "load_samples", "default_metrics", "auto_features",
+           "reference_features", "cache_dir", "LOWER_IS_BETTER"]
+
+#: metric keys where a smaller value is better (for choosing the best checkpoint)
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GANKIT_CACHE", Path.home() / ".cache" / "gankit")) / "reference"
+
+
+class EvalSet:
+    """Real and generated samples of one evaluation, with lazily computed views.
+
+    ``real`` and ``fake`` are float tensors in data space: images (N, C, H, W) in [0, 1],
+    or vectors (N, D). ``extractor`` is a :class:`~gankit.metrics.features.FeatureExtractor`
+    (None for vector data, whose features are the vectors themselves).
+    """
+
+    def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
+                 real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None):
+        if real.shape[1:] != fake.shape[1:]:
+            raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
+                             f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
+        self.real, self.fake, self.kind, self.extractor = real, fake, kind, extractor
+        self._real_features = real_features
+        self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
+
+    def _features(self, x: torch.Tensor) -> np.ndarray:
+        if self.kind == "vector" or self.extractor is None:
+            return x.reshape(len(x), -1).double().numpy()
+        return self.extractor.features(x)
+
+    @cached_property
+    def real_features(self) -> np.ndarray:
+        return self._real_features if self._real_features is not None else self._features(self.real)
+
+    @cached_property
+    def fake_features(self) -> np.ndarray:
+        return self._features(self.fake)
+
+    @cached_property
+    def fake_probs(self) -> np.ndarray:
+        if self.extractor is None:
+            raise ConfigError("the Inception Score needs a classifier: pass --features with a classifier "
+                              "(fashion_mnist, mnist or inception)")
+        logits = torch.as_tensor(self.extractor.logits(self.fake), dtype=torch.float64)
+        return torch.softmax(logits, dim=1).numpy()
+
+
+# ----------------------------------------------------------------------------------- metrics
+
+@METRICS.register("fid")
+def _fid(s: EvalSet, /) -> Dict[str, float]:
+    """Frechet distance between Gaussian fits of real and generated features."""
+    from .fid import fid
+
+    return {"fid": fid(s.real_features, s.fake_features)}
+
+
+@METRICS.register("kid")
+def _kid(s: EvalSet, /, subsets: int = 100, subset_size: int = 1000) -> Dict[str, float]:
+    """Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over random subsets."""
+    from .kid import kid
+
+    size = min(subset_size, len(s.real_features), len(s.fake_features))
+    mean, std = kid(s.real_features, s.fake_features, subsets=subsets, subset_size=size)
+    return {"kid": mean, "kid_std": std}
+
+
+@METRICS.register("is")
+def _is(s: EvalSet, /, splits: int = 10) -> Dict[str, float]:
+    """Inception-Score-style classifier score (10 splits)."""
+    from .inception_score import inception_score
+
+    mean, std = inception_score(s.fake_probs, splits=splits)
+    return {"is": mean, "is_std": std}
+
+
+@METRICS.register("pr")
+def _pr(s: EvalSet, /, k: int = 3) -> Dict[str, float]:
+    """Improved precision and recall (k-NN manifolds, k = 3)."""
+    from .prdc import precision_recall
+
+    p, r = precision_recall(s.real_features, s.fake_features, k=k)
+    return {"precision": p, "recall": r}
+
+
+@METRICS.register("dc")
+def _dc(s: EvalSet, /, k: int = 5) -> Dict[str, float]:
+    """Density and coverage (k = 5)."""
+    from .prdc import density_coverage
+
+    d, c = density_coverage(s.real_features, s.fake_features, k=k)
+    return {"density": d, "coverage": c}
+
+
+@METRICS.register("modes")
+def _modes(s: EvalSet, /, n_sigma: float = 3.0) -> Dict[str, float]:
+    """Toy mixtures: modes captured, % high-quality samples, reverse KL (VEEGAN/PacGAN protocol)."""
+    from .modes import toy_mode_stats
+
+    if s.modes is None:
+        raise ConfigError("the 'modes' metric needs data with known modes (ring8, grid25, gaussian1d, mixture)")
+    out = toy_mode_stats(s.fake, s.modes, s.mode_stds, n_sigma=n_sigma)
+    return {"modes": float(out["modes_captured"]), "high_quality": float(out["high_quality"]),
+            "reverse_kl": float(out["reverse_kl"])}
+
+
+@METRICS.register("loglik")
+def _loglik(s: EvalSet, /) -> Dict[str, float]:
+    """Toy data: mean exact data log-density of the generated samples, E log p_data(G(z))."""
+    if s.log_prob is None:
+        raise ConfigError("the 'loglik' metric needs data with a known density (the toy mixtures)")
+    return {"loglik": float(s.log_prob(s.fake.double()).mean())}
+
+
+def default_metrics(kind: str, has_modes: bool) -> List[str]:
+    if kind == "image":
+        return ["fid", "kid", "is", "pr", "dc"]
+    return ["modes", "loglik", "fid", "pr"] if has_modes else ["fid", "kid", "pr", "dc"]
+
+
+def evaluate(s: EvalSet, metrics: Sequence[str]) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for name in metrics:
+        out.update(METRICS.get(name, "--metrics")(s))
+    return out
+
+
+# ----------------------------------------------------------------------------------- references
+
+_AUTO_FEATURES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist"}
+
+
+def auto_features(data_cfg: Dict, kind: str) -> Optional[str]:
+    """The extractor ``--features auto`` picks: the data set's own classifier, else Inception."""
+    if kind != "image":
+        return None
+    return _AUTO_FEATURES.get(data_cfg["name"], "inception")
+
+
+def get_extractor(name: Optional[str]):
+    if name is None or name == "none":
+        return None
+    from .features import get_extractor as _get
+
+    return _get(name)
+
+
+def reference_features(data_cfg: Dict, split: str, n: int, extractor, loader: Callable[[], object]) -> np.ndarray:
+    """Features of the first ``n`` real samples of a split, cached on disk."""
+    key = json.dumps({"data": {k: v for k, v in data_cfg.items() if k != "split"}, "split": split, "n": n,
+                      "extractor": extractor.name, "checksum": extractor.checksum}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    path = cache_dir() / f"{data_cfg['name']}-{split}-{extractor.name}-{digest}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as f:
+                if f["key"].item() == key:
+                    return f["features"]
+        except Exception:
+            pass  # a damaged cache file is recomputed
+    real = loader()
+    feats = extractor.features(real[:n])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp-{os.getpid()}.npz")
+        np.savez(tmp, features=feats, key=np.array(key))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # caching is an optimisation; a read-only home must not stop an evaluation
+    return feats
+
+
+def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, features: str = "auto",
+                 split: str = "test", seed: int = 0, real_data=None, extractor=None) -> Dict[str, float]:
+    """Evaluate a run's generator against the ``split`` of its data set.
+
+    ``real_data`` (a loaded :class:`~gankit.data.base.Dataset` of that split) and ``extractor``
+    may be passed in to avoid reloading them (periodic evaluation does).
+    """
+    from ..api import build_data
+
+    info = run.info
+    if real_data is None:
+        try:
+            real_data = build_data(run.config, split=split)
+        except ConfigError:
+            real_data = build_data(run.config)
+    if extractor is None and info.kind == "image":
+        extractor = get_extractor(auto_features(run.config.data, info.kind) if features == "auto" else features)
+    metrics = list(metrics) if metrics else default_metrics(info.kind, real_data.modes is not None)
+    fake = run.sample(n, seed=seed)
+    n_real = min(n, len(real_data))
+    if info.kind == "image":
+        real = real_data.x[:n_real].float().div(255.0)
+        real_feats = None
+        if extractor is not None and any(m in metrics for m in ("fid", "kid", "pr", "dc")):
+            real_feats = reference_features(run.config.data, split, n_real, extractor, lambda: real)
+    else:
+        real, real_feats = real_data.x[:n_real], None
+    s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
+                mode_stds=real_data.mode_stds, log_prob=real_data.log_prob)
+    return evaluate(s, metrics)
+
+
+class Evaluator:
+    """Periodic evaluation during training: loads the real split and the extractor once."""
+
+    def __init__(self, run):
+        from ..api import build_data
+
+        ec = run.config.eval
+        self.run, self.cfg = run, ec
+        try:
+            self.real = build_data(run.config, split=ec.split)
+        except ConfigError:
+            self.real = run.data
+        self.extractor = None
+        if run.info.kind == "image":
+            self.extractor = get_extractor(auto_features(run.config.data, "image") if ec.features == "auto"
+                                           else ec.features)
+        for name in ec.metrics:
+            METRICS.entry(name, "eval.metrics")
+
+    def __call__(self) -> Dict[str, float]:
+        ec = self.cfg
+        return evaluate_run(self.run, ec.metrics, n=ec.n, features=ec.features, split=ec.split,
+                            real_data=self.real, extractor=self.extractor)
+
+
+def load_samples(path) -> tuple:
+    """An image folder, .npz or .npy -> (float tensor, kind): images in [0, 1] or vectors."""
+    from ..data.images import array, folder
+    from ..errors import DataError
+
+    p = Path(path)
+    if p.is_dir():
+        ds = folder(root=str(p), image_size=None)
+    elif p.suffix.lower() in (".npz", ".npy"):
+        ds = array(path=str(p))
+    elif not p.exists():
+        raise DataError(f"{p} does not exist; give an image folder, an .npz or an .npy file")
+    else:
+        raise DataError(f"{p} is neither an image folder nor an .npz/.npy file")
+    return (ds.x.float().div(255.0), "image") if ds.kind == "image" else (ds.x.double(), "vector")
+
+
+def evaluate_paths(real_path, fake_path, metrics: Optional[Sequence[str]] = None,
+                   features: str = "auto") -> Dict[str, float]:
+    """Evaluate two sample sets on disk. 2-D arrays are taken as features as they are;
+    images go through the extractor (``auto``: Inception, the field's standard)."""
+    real, kind_r = load_samples(real_path)
+    fake, kind_f = load_samples(fake_path)
+    if kind_r != kind_f:
+        raise ConfigError(f"{real_path} holds {kind_r} data but {fake_path} holds {kind_f} data")
+    extractor = None
+    if kind_r == "image":
+        extractor = get_extractor("inception" if features == "auto" else features)
+    metrics = list(metrics) if metrics else default_metrics(kind_r, False)
+    if kind_r == "vector" and "is" in metrics:
+        raise ConfigError("the Inception Score needs images and a classifier, not feature arrays")
+    return evaluate(EvalSet(real, fake, kind_r, extractor), metrics)
