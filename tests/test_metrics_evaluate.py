@@ -100,3 +100,12 @@ def test_eval_errors(toy_runs, tmp_path, capsys):
     assert "nope.npz" in capsys.readouterr().err
     assert main(["eval", str(trained.path), "--metrics", "is"]) == 2
     assert "classifier" in capsys.readouterr().err
+
+
+def test_lecture_metrics_through_eval(toy_runs):
+    trained, untrained = toy_runs
+    good = E.evaluate_run(trained, ["parzen", "birthday"], n=1000)
+    bad = E.evaluate_run(untrained, ["parzen"], n=1000)
+    assert good["parzen"] > bad["parzen"] and good["parzen_stderr"] > 0
+    assert np.isclose(np.logspace(-1, 0, 10), good["parzen_sigma"]).any()
+    assert good["support"] > 0 and 0 <= good["collision_p_10"] <= 1

@@ -124,6 +124,7 @@ def _stats(feats):
     return feature_stats(real) + feature_stats(fake)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # scipy sqrtm(disp=) inside the reference
 def test_fid_parity_pytorch_fid(feats):
     fid_score = pytest.importorskip("pytorch_fid.fid_score", reason="pytorch-fid not installed")
     mu1, s1, mu2, s2 = _stats(feats)
@@ -142,6 +143,7 @@ def test_fid_parity_torch_fidelity(feats):
     assert rel_diff(fid(*feats), ref) <= REL
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # scipy sqrtm(disp=) inside the reference
 def test_fid_parity_clean_fid(feats):
     cleanfid = pytest.importorskip("cleanfid.fid", reason="clean-fid not installed")
     mu1, s1, mu2, s2 = _stats(feats)
@@ -314,7 +316,9 @@ def test_precision_recall_matches_brute_force(small):
     precision = (d <= rr[:, None]).any(axis=0).mean()
     recall = (d <= rf[None, :]).any(axis=1).mean()
     assert precision_recall(real, fake, k=k) == (precision, recall)
-    np.testing.assert_allclose(knn_radii(real, k=k), rr, rtol=1e-10)
+    assert precision_recall(real, fake, k=k, batch_size=50) == (precision, recall)
+    for bs in (50, 1024):
+        np.testing.assert_allclose(knn_radii(real, k=k, batch_size=bs), rr, rtol=1e-10)
 
 
 # ---------------------------------------------------------------------------- density / coverage
@@ -337,11 +341,15 @@ def test_density_coverage_match_brute_force(small):
         assert got.coverage == pytest.approx(expected[1], rel=1e-12)
 
 
-def test_density_coverage_of_identical_sets(small):
-    real, _ = small
-    # strict <: each real ball holds its own sample and its k-1 nearest neighbours
-    for bs in (37, 128, 1024):
-        assert density_coverage(real, real.copy(), k=5, batch_size=bs) == (1.0, 1.0)
+def test_density_coverage_of_identical_sets(feats):
+    # strict <: each real ball holds its own sample and its k-1 nearest neighbours, not the
+    # k-th (the tie at the radius).  Exactly 1 needs every real-fake distance to be the very
+    # same float as the within-set distance it mirrors, for any batch size (with a naive
+    # tiling ~0.1% of the ties flip on these 64-d features).
+    x = feats[0][:1000]
+    for bs in (128, 333, 1024):
+        assert density_coverage(x, x.copy(), k=5, batch_size=bs) == (1.0, 1.0)
+    assert density_coverage(x, x, k=2) == (1.0, 1.0)
 
 
 # ---------------------------------------------------------------------------- batch-size invariance

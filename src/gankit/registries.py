@@ -25,10 +25,7 @@ def load_all() -> None:
     from .nets import mlp, dcgan  # noqa: F401
     from .objectives import adversarial  # noqa: F401
     from .methods import gan  # noqa: F401
-    from .metrics import evaluate  # noqa: F401
-    import importlib.util
-    if importlib.util.find_spec("gankit.metrics.features") is not None:  # TEMP until features lands
-        from .metrics import features  # noqa: F401
+    from .metrics import evaluate, features  # noqa: F401
 
 
 def for_section(section: str) -> Registry:

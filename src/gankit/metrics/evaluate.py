@@ -42,13 +42,23 @@ class EvalSet:
     """
 
     def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
-                 real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None):
+                 real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
+                 train: Optional[Callable[[], torch.Tensor]] = None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
         self.real, self.fake, self.kind, self.extractor = real, fake, kind, extractor
         self._real_features = real_features
         self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
+        self._train = train
+
+    @cached_property
+    def train(self) -> torch.Tensor:
+        """Training samples (same space as ``real``), for the Parzen validation split and
+        memorisation checks; loaded only when a metric asks."""
+        if self._train is None:
+            raise ConfigError("this metric needs the training split; evaluate a run (not two sample sets)")
+        return self._train()
 
     def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.kind == "vector" or self.extractor is None:
@@ -60,16 +70,25 @@ class EvalSet:
         return self._real_features if self._real_features is not None else self._features(self.real)
 
     @cached_property
+    def _fake_pass(self):
+        """(features, logits or None) of the generated samples, from one network pass."""
+        if self.kind == "vector" or self.extractor is None:
+            return self._features(self.fake), None
+        if getattr(self.extractor, "num_classes", 0):
+            return self.extractor.features_and_logits(self.fake)
+        return self.extractor.features(self.fake), None
+
+    @property
     def fake_features(self) -> np.ndarray:
-        return self._features(self.fake)
+        return self._fake_pass[0]
 
     @cached_property
     def fake_probs(self) -> np.ndarray:
-        if self.extractor is None:
+        logits = self._fake_pass[1]
+        if logits is None:
             raise ConfigError("the Inception Score needs a classifier: pass --features with a classifier "
                               "(fashion_mnist, mnist or inception)")
-        logits = torch.as_tensor(self.extractor.logits(self.fake), dtype=torch.float64)
-        return torch.softmax(logits, dim=1).numpy()
+        return torch.softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1).numpy()
 
 
 # ----------------------------------------------------------------------------------- metrics
@@ -137,6 +156,42 @@ def _loglik(s: EvalSet, /) -> Dict[str, float]:
     if s.log_prob is None:
         raise ConfigError("the 'loglik' metric needs data with a known density (the toy mixtures)")
     return {"loglik": float(s.log_prob(s.fake.double()).mean())}
+
+
+@METRICS.register("parzen")
+def _parzen(s: EvalSet, /, n_validation: int = 1000) -> Dict[str, float]:
+    """Parzen-window log-likelihood of the real test samples under a Gaussian KDE of the generated
+    ones (Goodfellow et al. 2014: sigma from logspace(-1, 0, 10) chosen on held-out training data)."""
+    from .parzen import parzen_evaluate
+
+    validation = s.train[-n_validation:]
+    out = parzen_evaluate(s.fake.reshape(len(s.fake), -1).double().numpy(),
+                          validation.reshape(len(validation), -1).double().numpy(),
+                          s.real.reshape(len(s.real), -1).double().numpy())
+    return {"parzen": float(out["mean"]), "parzen_stderr": float(out["stderr"]), "parzen_sigma": float(out["sigma"])}
+
+
+@METRICS.register("copies")
+def _copies(s: EvalSet, /, distance: str = "shift", max_train: int = 10_000) -> Dict[str, float]:
+    """Memorisation: the fraction of generated samples closer to a training sample than 99% of
+    held-out real samples are (shift-tolerant pixel distance by default)."""
+    from .memorization import memorization_report
+
+    train = s.train[:max_train]
+    kw = {"features": s.extractor.features} if distance == "features" and s.extractor is not None else {}
+    out = memorization_report(s.fake.numpy(), train.numpy(), heldout=s.real.numpy(), metric=distance, **kw)
+    return {"near_copies": float(out["fraction"]), "copy_threshold": float(out["threshold"])}
+
+
+@METRICS.register("birthday")
+def _birthday(s: EvalSet, /, trials: int = 100) -> Dict[str, float]:
+    """Birthday-paradox support estimate (Arora & Zhang 2017) from near-duplicate collisions."""
+    from .birthday import birthday_test
+
+    sizes = tuple(b for b in (10, 20, 50, 100, 200) if b <= min(len(s.fake), len(s.real)))
+    out = birthday_test(s.fake.numpy(), s.real.numpy(), batch_sizes=sizes, trials=trials)
+    return {"support": float(out["support_estimate"]),
+            **{f"collision_p_{b}": float(p) for b, p in zip(out["batch_sizes"], out["collision_prob"])}}
 
 
 def default_metrics(kind: str, has_modes: bool) -> List[str]:
@@ -225,8 +280,16 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     else:
         real, real_feats = real_data.x[:n_real], None
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
-                mode_stds=real_data.mode_stds, log_prob=real_data.log_prob)
+                mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
+                train=lambda: _train_samples(run))
     return evaluate(s, metrics)
+
+
+def _train_samples(run) -> torch.Tensor:
+    from ..api import build_data
+
+    data = run.data if run.data is not None else build_data(run.config, split="train")
+    return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 
 class Evaluator:

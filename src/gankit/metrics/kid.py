@@ -49,6 +49,9 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray, degree: float = 3, gamma: Option
     (sum_{i!=j} k(x_i, x_j) + sum_{i!=j} k(y_i, y_j)) / (m (m - 1)) - 2 sum_{i,j} k(x_i, y_j) / m^2
     """
     m = x.shape[0]
+    if x.ndim != 2 or x.shape != y.shape or m < 2:
+        raise ValueError(f"mmd2_unbiased needs two (m, D) arrays of the same shape with m >= 2, "
+                         f"got {x.shape} and {y.shape}")
     if gamma is None:
         gamma = 1.0 / x.shape[1]
     k_xx = _poly_kernel(x, x, degree, gamma, coef0)
@@ -75,6 +78,8 @@ def kid(real, fake, subsets: int = 100, subset_size: int = 1000, degree: float =
     check_same_dim(real, fake)
     subsets = check_positive_int(subsets, "subsets")
     subset_size = check_positive_int(subset_size, "subset_size", minimum=2)
+    if not degree > 0:
+        raise ValueError(f"degree must be positive, got {degree!r}")
     if gamma is not None and not gamma > 0:
         raise ValueError(f"gamma must be positive (or None for 1/D), got {gamma!r}")
     n_real, n_fake = len(real), len(fake)

@@ -1,0 +1,1 @@
+"""Small runnable experiments that check claims of the GAN lectures with numbers."""
