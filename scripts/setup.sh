@@ -20,4 +20,8 @@ if ! "$PY" -c 'import torch, torchvision, sys; sys.exit(0 if (torch.__version__.
   "$PY" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 fi
 "$PY" -m pip install -q -e ".[test,tensorboard]"
+# Reference implementations the metric tests compare against, and pytorch-fid's Inception
+# network for `--features inception`: --no-deps, so that none of them can touch torch.
+"$PY" -m pip install -q --no-deps "torch-fidelity==0.4.0" "torchmetrics==1.9.0" "pytorch-fid==0.3.0" \
+  "clean-fid==0.1.35" "lightning-utilities==0.15.3"
 echo "setup: done ($("$PY" -c 'import gankit, torch; print("gankit", gankit.__version__, "torch", torch.__version__)'))"
