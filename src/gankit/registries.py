@@ -23,7 +23,7 @@ def load_all() -> None:
     _loaded = True
     from .data import toy, images  # noqa: F401
     from .nets import mlp, dcgan  # noqa: F401
-    from .objectives import adversarial  # noqa: F401
+    from .objectives import adversarial, fgan  # noqa: F401
     from .methods import gan  # noqa: F401
     from .metrics import evaluate, features  # noqa: F401
 
