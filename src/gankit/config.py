@@ -46,6 +46,7 @@ class TrainConfig:
 
 @dataclass
 class OptimConfig:
+    optimizer: Literal["adam", "rmsprop"] = "adam"  #: rmsprop is the WGAN paper's choice
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5

@@ -20,7 +20,7 @@ from ..errors import CheckpointError, ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
 from ..train.runtime import Runtime
 
-__all__ = ["DataInfo", "Method", "resolve_networks", "adam", "build_scheduler"]
+__all__ = ["DataInfo", "Method", "resolve_networks", "make_optimizer", "build_scheduler"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ def resolve_networks(cfg: Config, info: DataInfo) -> None:
         setattr(cfg, section, {"name": name, **registry.resolve_params(name, spec, section)})
 
 
-def adam(params, lr: float, optim: OptimConfig) -> torch.optim.Adam:
+def make_optimizer(params, lr: float, optim: OptimConfig) -> torch.optim.Optimizer:
+    if optim.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=optim.weight_decay, foreach=True)
     return torch.optim.Adam(params, lr=lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay,
                             foreach=True)
 
@@ -74,7 +76,7 @@ class Method(abc.ABC):
         return module
 
     def add_optimizer(self, name: str, params, lr: float) -> torch.optim.Optimizer:
-        opt = adam(params, lr, self.cfg.optim)
+        opt = make_optimizer(params, lr, self.cfg.optim)
         self.optimizers[name] = opt
         self.schedulers[name] = build_scheduler(opt, self.cfg)
         return opt

@@ -1,33 +1,52 @@
-"""The GAN of Goodfellow et al. (2014), Algorithm 1.
+"""The GAN of Goodfellow et al. (2014), Algorithm 1, with the lecture's stabilisers.
 
-Each training iteration takes ``d_steps`` (the paper's k) discriminator steps, each on a
-fresh minibatch of m real samples and m generated ones, then one generator step on m new
-noise samples. The objective (``minimax`` or ``nonsaturating``, or any registered one)
-is a pair of pure loss functions, see :mod:`gankit.objectives`.
+Each training iteration takes ``d_steps`` (the paper's k; WGAN's n_critic) discriminator
+steps, each on a fresh minibatch of m real samples and m generated ones, then one generator
+step on m new noise samples. The objective (``minimax``, ``nonsaturating``, ``wasserstein``,
+``least_squares``, ``hinge``, ``fgan_*``: any registered one) is a pair of pure loss
+functions, see :mod:`gankit.objectives`. Keeping the discriminator smooth is a choice of
+``clip`` (WGAN weight clipping), ``penalty`` (WGAN-GP gradient penalty or R1) and
+``spectral_norm`` (SNGAN).
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Literal
 
 import torch
 
 from ..config import Config
+from ..errors import ConfigError
+from ..objectives.penalties import clip_weights_, gradient_penalty, r1_penalty, spectral_norm_all
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import DataInfo, Method, check_positive
 
-__all__ = ["GAN"]
+__all__ = ["GAN", "PENALTIES"]
+
+#: discriminator regularisers by name: (D, real, fake, weight) -> scalar added to the D loss
+PENALTIES = {
+    "gradient": lambda D, real, fake, w: gradient_penalty(D, real, fake, weight=w),   # WGAN-GP
+    "r1": lambda D, real, fake, w: r1_penalty(D, real, weight=w),                      # R1
+}
 
 
 class GAN(Method):
-    def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int, objective: str):
+    def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int, objective: str,
+                 penalty: str = "none", penalty_weight: float = 10.0, clip: float = 0.0,
+                 spectral_norm: bool = False):
         super().__init__(runtime, info, cfg)
         check_positive("method.d_steps", d_steps)
+        if clip < 0 or penalty_weight < 0:
+            raise ConfigError(f"method.clip and method.penalty_weight must not be negative, got {clip}, "
+                              f"{penalty_weight}")
         self.d_steps = self.real_batches_per_step = d_steps
         self.objective = OBJECTIVES.get(objective, "method.objective")()
+        self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
         g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
         g = GENERATORS.build(g_spec.pop("name"), g_spec, info.shape, section="generator")
         d = DISCRIMINATORS.build(d_spec.pop("name"), d_spec, info.shape, section="discriminator")
+        if spectral_norm:
+            spectral_norm_all(d)
         self.add_module("generator", g)
         self.add_module("discriminator", d)
         self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
@@ -44,7 +63,11 @@ class GAN(Method):
             with rt.autocast():
                 d_real, d_fake = D(real), D(fake)
             d_loss = self.objective.d_loss(d_real, d_fake)
+            if self.penalty != "none":
+                d_loss = d_loss + PENALTIES[self.penalty](D, real, fake, self.penalty_weight)
             rt.step(d_loss, self.opt_d, "discriminator")
+            if self.clip:
+                clip_weights_(D, self.clip)
         D.requires_grad_(False)                    # one generator step; D is held fixed
         with rt.autocast():
             d_gen = D(G(self.noise(m)))
@@ -53,15 +76,20 @@ class GAN(Method):
         self.update_ema()
         self.step_schedulers()
         with torch.no_grad():
+            # D(x) as a probability for logit outputs; the raw critic score otherwise
+            view = torch.sigmoid if self.objective.output == "logit" else (lambda t: t)
             return {
                 "d_loss": d_loss.detach(),
                 "g_loss": g_loss.detach(),
-                "d_real": torch.sigmoid(d_real.detach().float()).mean(),
-                "d_fake": torch.sigmoid(d_fake.detach().float()).mean(),
+                "d_real": view(d_real.detach().float()).mean(),
+                "d_fake": view(d_fake.detach().float()).mean(),
             }
 
 
 @METHODS.register("gan")
-def gan(runtime, info, cfg, /, d_steps: int = 1, objective: str = "nonsaturating") -> GAN:
-    """Goodfellow et al. 2014: k = d_steps discriminator steps per generator step."""
-    return GAN(runtime, info, cfg, d_steps, objective)
+def gan(runtime, info, cfg, /, d_steps: int = 1, objective: str = "nonsaturating",
+        penalty: Literal["none", "gradient", "r1"] = "none", penalty_weight: float = 10.0, clip: float = 0.0,
+        spectral_norm: bool = False) -> GAN:
+    """Goodfellow et al. 2014: k = d_steps discriminator steps per generator step; with any
+    objective, weight clipping (WGAN), a gradient penalty (WGAN-GP, R1) or spectral norm (SNGAN)."""
+    return GAN(runtime, info, cfg, d_steps, objective, penalty, penalty_weight, clip, spectral_norm)

@@ -38,6 +38,9 @@ __all__ = ["Objective", "gan_d_loss", "minimax_g_loss", "nonsaturating_g_loss", 
 class Objective(NamedTuple):
     d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     g_loss: Callable[..., torch.Tensor]
+    #: "logit" when the discriminator's output is log D/(1-D), so sigmoid(output) = D(x);
+    #: "score" for critics and other raw outputs (Wasserstein, hinge, least squares, f-GAN)
+    output: str = "logit"
 
 
 def value_function(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -96,13 +99,13 @@ def least_squares_objective(a: float = 0.0, b: float = 1.0, c: float = 1.0) -> O
     def g_loss(d_fake: torch.Tensor, d_real: Optional[torch.Tensor] = None) -> torch.Tensor:
         return least_squares_g_loss(d_fake, d_real, c)
 
-    return Objective(d_loss, g_loss)
+    return Objective(d_loss, g_loss, output="score")
 
 
 @OBJECTIVES.register("least_squares")
 def least_squares() -> Objective:
     """Least Square GAN: D minimises 0.5 E[(D(x)-1)^2] + 0.5 E[D(G(z))^2], G 0.5 E[(D(G(z))-1)^2]."""
-    return Objective(least_squares_d_loss, least_squares_g_loss)
+    return Objective(least_squares_d_loss, least_squares_g_loss, output="score")
 
 
 # ------------------------------------------------------------------ WGAN and hinge
@@ -131,10 +134,10 @@ def hinge_g_loss(d_fake: torch.Tensor, d_real: Optional[torch.Tensor] = None) ->
 @OBJECTIVES.register("wasserstein")
 def wasserstein() -> Objective:
     """WGAN: the critic minimises E[D(G(z))] - E[D(x)], G minimises -E[D(G(z))] (add a Lipschitz constraint)."""
-    return Objective(wasserstein_critic_loss, wasserstein_g_loss)
+    return Objective(wasserstein_critic_loss, wasserstein_g_loss, output="score")
 
 
 @OBJECTIVES.register("hinge")
 def hinge() -> Objective:
     """Hinge loss: D minimises E[relu(1-D(x))] + E[relu(1+D(G(z)))], G minimises -E[D(G(z))]."""
-    return Objective(hinge_d_loss, hinge_g_loss)
+    return Objective(hinge_d_loss, hinge_g_loss, output="score")

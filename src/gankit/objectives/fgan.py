@@ -205,7 +205,7 @@ def fgan_objective(f_div: Union[str, FDivergence], generator: GeneratorLoss = "s
 
     d_loss.__doc__ = f"f-GAN discriminator loss for {div.name}: -E_P[g_f(V)] + E_Q[f*(g_f(V))]."
     g_loss.__doc__ = f"f-GAN {generator} generator loss for {div.name}."
-    return Objective(d_loss, g_loss)
+    return Objective(d_loss, g_loss, output="score")
 
 
 def _register(registered: str, div_name: str) -> None:
