@@ -104,3 +104,13 @@ def test_config_file_with_overrides(tmp_path):
     assert main(["train", str(path), "--set", "method.d_steps=2"]) == 0
     cfg = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert cfg["method"]["d_steps"] == 2 and cfg["train"]["steps"] == 10
+
+
+def test_experiment_command(tmp_path, capsys):
+    assert main(["experiment", "shifted-copeis"]) == 2
+    assert "did you mean 'shifted-copies'" in capsys.readouterr().err
+    assert main(["list"]) == 0
+    assert "shifted-copies" in capsys.readouterr().out
+    assert main(["experiment", "shifted-copies", "--out", str(tmp_path), "--n-train", "2000",
+                 "--n-copies", "40"]) == 0
+    assert (tmp_path / "shifted_copies.json").is_file() and (tmp_path / "shifted_copies.png").is_file()

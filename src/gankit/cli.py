@@ -78,9 +78,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
+    x = sub.add_parser("experiment", help="run one of the lecture's experiments (writes JSON and PNG)",
+                       description="Run an experiment that checks a claim of the lectures with numbers. "
+                       "Options after NAME go to the experiment (see `gankit experiment NAME --help`).",
+                       epilog="experiments:\n" + _experiment_lines(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("name", metavar="NAME")
+    x.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options, e.g. --out DIR")
+
     sub.add_parser("list", help="list registered methods, data sets, networks and objectives",
                    description="List every registered part with its config parameters and defaults.")
     return p
+
+
+def _experiment_lines() -> str:
+    from .experiments import EXPERIMENTS
+
+    return "\n".join(f"  {name:<22} {what}" for name, (_, what) in sorted(EXPERIMENTS.items()))
 
 
 def _version() -> str:
@@ -156,6 +169,8 @@ def cmd_list(args) -> int:
                 default = "" if param.default is inspect.Parameter.empty else f" = {param.default!r}"
                 print(f"      {param.name}: {param.type_name}{default}")
         print()
+    print("experiments (gankit experiment NAME):")
+    print(_experiment_lines())
     return 0
 
 
@@ -195,7 +210,13 @@ def cmd_eval(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
+def cmd_experiment(args) -> int:
+    from .experiments import run_experiment
+
+    return run_experiment(args.name, args.options)
+
+
+COMMANDS = {"experiment": cmd_experiment, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

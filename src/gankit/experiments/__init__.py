@@ -1,1 +1,33 @@
-"""Small runnable experiments that check claims of the GAN lectures with numbers."""
+"""Small runnable experiments that check claims of the GAN lectures with numbers.
+
+Each is a module with ``main(argv)`` (``--out DIR`` writes NAME.json and NAME.png), run by
+``gankit experiment NAME [options]`` or ``python -m gankit.experiments.MODULE``.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import List, Optional
+
+from ..errors import ConfigError
+from ..registry import closest
+
+__all__ = ["EXPERIMENTS", "run_experiment"]
+
+#: experiment name -> (module, what it shows)
+EXPERIMENTS = {
+    "likelihood-vs-quality": ("likelihood_vs_quality",
+                              "a 99%-noise generator loses only ~log(100) nats of Parzen likelihood"),
+    "shifted-copies": ("shifted_copies", "pixel nearest neighbours miss copies shifted by 2-3 pixels"),
+    "saturation": ("saturation", "the minimax generator loss saturates; the non-saturating one does not"),
+    "js-vs-wasserstein": ("js_vs_wasserstein", "JS stays at log 2 on disjoint supports; Wasserstein grows"),
+    "theory1d": ("theory1d", "Goodfellow et al.'s Figure 1, D* = p_data/(p_data+p_g), V = -log 4 + 2 JSD"),
+}
+
+
+def run_experiment(name: str, argv: Optional[List[str]] = None) -> int:
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment '{name}'{closest(name, EXPERIMENTS)}; "
+                          f"available: {', '.join(sorted(EXPERIMENTS))}")
+    module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name][0]}")
+    result = module.main(list(argv or []))
+    return int(result or 0)
