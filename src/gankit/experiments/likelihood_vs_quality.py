@@ -46,6 +46,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ..metrics.parzen import DEFAULT_SIGMAS, parzen_evaluate
+from ..viz.plots import save_figure as write_figure
 
 __all__ = ["likelihood_vs_quality", "pooled_pixels", "save_figure", "main"]
 
@@ -213,11 +214,7 @@ def save_figure(res: Dict[str, object], path) -> Path:
     fig.suptitle(f"Likelihood is not quality: log-likelihood {res['ll_good']:.1f} -> {res['ll_mixture']:.1f} "
                  f"nats, precision {res['precision_good']:.2f} -> {res['precision_mixture']:.2f}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def main(argv=None) -> int:

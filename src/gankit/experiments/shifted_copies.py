@@ -32,6 +32,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..metrics.memorization import nearest_neighbours, shift_images
+from ..viz.plots import save_figure as write_figure
 
 __all__ = ["shifted_copies", "main"]
 
@@ -123,11 +124,7 @@ def save_figure(res: Dict[str, object], path) -> Path:
                  f"shift-tolerant {res['shift_hit_rate']:.2f}  ({res['n_copies']} copies, "
                  f"{res['n_train']} training images)", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def main(argv=None) -> int:

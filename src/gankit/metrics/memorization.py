@@ -45,6 +45,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..viz.plots import save_figure as write_figure
 from ._checks import _to_numpy, check_positive_int
 
 __all__ = ["nearest_neighbours", "memorization_report", "save_neighbours_figure", "shift_images"]
@@ -366,8 +367,4 @@ def save_neighbours_figure(samples, train, indices, path, n: int = 8, distances=
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)

@@ -7,6 +7,8 @@ from typing import Optional
 
 import torch
 
+from .plots import save_figure
+
 __all__ = ["save_samples"]
 
 
@@ -50,6 +52,4 @@ def save_samples(x: torch.Tensor, kind: str, path, real: Optional[torch.Tensor] 
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

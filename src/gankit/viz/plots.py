@@ -5,7 +5,18 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
-__all__ = ["read_metrics", "plot_losses"]
+__all__ = ["read_metrics", "plot_losses", "save_figure"]
+
+
+def save_figure(fig, path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as a PNG (creating the folder) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def read_metrics(path) -> List[Dict[str, float]]:
@@ -44,7 +55,4 @@ def plot_losses(metrics_path, out_path) -> Path:
         ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    out_path = Path(out_path)
-    fig.savefig(out_path)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path)
