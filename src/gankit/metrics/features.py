@@ -25,6 +25,8 @@ Registered extractors (``get_extractor(name, **params)``, or the ``FEATURES`` re
 """
 from __future__ import annotations
 
+import abc
+
 import contextlib
 import hashlib
 import os
@@ -178,7 +180,7 @@ def _exact_float32(device: torch.device):
 # the interface
 # ---------------------------------------------------------------------------------------------
 
-class FeatureExtractor:
+class FeatureExtractor(abc.ABC):
     """Images -> features (and logits, where there is a classifier head).
 
     Attributes: ``name`` (the registered name), ``checksum`` (sha256 of the weights, or a fixed
@@ -209,9 +211,9 @@ class FeatureExtractor:
         """Float32 images in [0, 1] on the device -> the network's input."""
         return _convert(x, self.channels, self.image_size, self.antialias)
 
+    @abc.abstractmethod
     def _forward(self, x: torch.Tensor, want_logits: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Prepared batch -> (features (B, dim), logits (B, K) or None)."""
-        raise NotImplementedError
 
     # -- the public methods -----------------------------------------------------------------
     def features(self, images, batch_size: int = 256) -> np.ndarray:
