@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
+from .blocks import DiscriminatorHead
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "plan"]
 
@@ -58,7 +59,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, shape: Tuple[int, ...], width: int):
+    def __init__(self, shape: Tuple[int, ...], width: int, minibatch_kernels: int = 0):
         super().__init__()
         self.shape = tuple(shape)
         base, n = plan(shape)
@@ -67,12 +68,20 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(n - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
-        self.features = nn.Sequential(*layers)
-        self.out = nn.Linear(ch * base * base, 1)
+        self.body = nn.Sequential(*layers)
+        self.head = DiscriminatorHead(ch * base * base, minibatch_kernels)
+
+    @property
+    def out(self) -> nn.Linear:
+        return self.head.out
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate features (N, F) that the read-out sees (used by feature matching)."""
+        return self.body(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits D(x) before the sigmoid, shape (N,)."""
-        return self.out(self.features(x).flatten(1)).squeeze(1)
+        return self.head(self.features(x))
 
 
 def _check_width(width: int) -> None:
@@ -88,7 +97,8 @@ def dcgan_generator(shape, /, z_dim: int = 100, width: int = 64) -> DCGANGenerat
 
 
 @DISCRIMINATORS.register("dcgan")
-def dcgan_discriminator(shape, /, width: int = 64) -> DCGANDiscriminator:
-    """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm, one logit."""
+def dcgan_discriminator(shape, /, width: int = 64, minibatch_kernels: int = 0) -> DCGANDiscriminator:
+    """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm, one logit
+    (minibatch_kernels > 0 adds minibatch discrimination before the read-out)."""
     _check_width(width)
-    return DCGANDiscriminator(shape, width)
+    return DCGANDiscriminator(shape, width, minibatch_kernels)

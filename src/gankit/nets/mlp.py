@@ -9,6 +9,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
+from .blocks import DiscriminatorHead
 
 __all__ = ["MLPGenerator", "MLPDiscriminator"]
 
@@ -48,15 +49,24 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, shape: Tuple[int, ...], hidden: int, layers: int, activation: str):
+    def __init__(self, shape: Tuple[int, ...], hidden: int, layers: int, activation: str,
+                 minibatch_kernels: int = 0):
         super().__init__()
         self.shape = tuple(shape)
         self.body = _stack(math.prod(shape), hidden, layers, activation, batch_norm=False)
-        self.out = nn.Linear(hidden, 1)
+        self.head = DiscriminatorHead(hidden, minibatch_kernels)
+
+    @property
+    def out(self) -> nn.Linear:
+        return self.head.out
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate features (N, hidden) that the read-out sees (used by feature matching)."""
+        return self.body(x.flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits D(x) before the sigmoid, shape (N,)."""
-        return self.out(self.body(x.flatten(1))).squeeze(1)
+        return self.head(self.features(x))
 
 
 @GENERATORS.register("mlp")
@@ -67,7 +77,8 @@ def mlp_generator(shape, /, z_dim: int = 8, hidden: int = 128, layers: int = 3, 
 
 
 @DISCRIMINATORS.register("mlp")
-def mlp_discriminator(shape, /, hidden: int = 128, layers: int = 3,
-                      activation: Activation = "leaky_relu") -> MLPDiscriminator:
-    """Fully connected discriminator returning one logit per sample."""
-    return MLPDiscriminator(shape, hidden, layers, activation)
+def mlp_discriminator(shape, /, hidden: int = 128, layers: int = 3, activation: Activation = "leaky_relu",
+                      minibatch_kernels: int = 0) -> MLPDiscriminator:
+    """Fully connected discriminator returning one logit per sample (minibatch_kernels > 0 adds
+    minibatch discrimination before the read-out)."""
+    return MLPDiscriminator(shape, hidden, layers, activation, minibatch_kernels)

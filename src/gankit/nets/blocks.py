@@ -1,0 +1,47 @@
+"""Building blocks shared by the networks."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = ["MinibatchDiscrimination", "DiscriminatorHead"]
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, section 3.2), as in the lecture's
+    remedies for mode collapse: the discriminator also sees how close each sample is to the
+    other samples of its batch, so a generator that collapses is easy to spot.
+
+    Features f (N, A) are projected by a learned tensor T to M (N, B, C); for each of the B
+    kernels, o_b(x_i) = sum_{j != i} exp(-||M_{i,b} - M_{j,b}||_1); the layer returns
+    [f, o] of shape (N, A + B).
+    """
+
+    def __init__(self, in_features: int, n_kernels: int, kernel_dim: int = 5):
+        super().__init__()
+        if n_kernels < 1 or kernel_dim < 1:
+            raise ConfigError(f"minibatch discrimination needs n_kernels >= 1 and kernel_dim >= 1, got "
+                              f"{n_kernels}, {kernel_dim}")
+        self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.1)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        m = (f @ self.T).view(len(f), self.n_kernels, self.kernel_dim).transpose(0, 1)  # (B, N, C)
+        l1 = torch.cdist(m, m, p=1.0)                        # (B, N, N) L1 distances per kernel
+        o = torch.exp(-l1).sum(2).t() - 1.0                  # (N, B), minus the own term exp(0)
+        return torch.cat([f, o.to(f.dtype)], dim=1)
+
+
+class DiscriminatorHead(nn.Module):
+    """Penultimate features -> [minibatch discrimination] -> one logit per sample."""
+
+    def __init__(self, in_features: int, minibatch_kernels: int = 0):
+        super().__init__()
+        self.minibatch = (MinibatchDiscrimination(in_features, minibatch_kernels) if minibatch_kernels
+                          else nn.Identity())
+        self.out = nn.Linear(in_features + minibatch_kernels, 1)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.out(self.minibatch(f)).squeeze(1)
