@@ -7,7 +7,8 @@ from gankit.config import apply_overrides, build_config, dump_yaml, load_yaml, p
 def test_defaults_are_the_default_run():
     cfg = build_config({})
     assert cfg.method == {"name": "gan", "d_steps": 1, "objective": "nonsaturating", "penalty": "none",
-                          "penalty_weight": 10.0, "clip": 0.0, "spectral_norm": False}
+                          "penalty_weight": 10.0, "clip": 0.0, "spectral_norm": False, "pack": 1,
+                          "generator_loss": "objective"}
     assert cfg.data["name"] == "fashion_mnist"
     assert cfg.generator["name"] == "auto"
 
