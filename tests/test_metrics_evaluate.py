@@ -109,3 +109,15 @@ def test_lecture_metrics_through_eval(toy_runs):
     assert good["parzen"] > bad["parzen"] and good["parzen_stderr"] > 0
     assert np.isclose(np.logspace(-1, 0, 10), good["parzen_sigma"]).any()
     assert good["support"] > 0 and 0 <= good["collision_p_10"] <= 1
+
+
+def test_copies_metric_draws_samples_beside_their_nearest_training_images(tmp_path, image_npz, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "array", "--steps", "2", "--out", str(out), "--set", f"data.path={image_npz}",
+                 "data.test_fraction=0.2", "generator.width=4", "discriminator.width=4", "train.batch_size=8",
+                 "train.progress=none"]) == 0
+    assert main(["eval", str(out), "--metrics", "copies", "--n", "30", "--features", "pixels",
+                 "--figures", str(tmp_path / "figs"), "--json", str(tmp_path / "r.json")]) == 0
+    assert (tmp_path / "figs" / "nearest_training_images.png").read_bytes()[:4] == b"\x89PNG"
+    got = json.loads((tmp_path / "r.json").read_text())["metrics"]
+    assert 0.0 <= got["near_copies"] <= 1.0 and got["copy_threshold"] > 0

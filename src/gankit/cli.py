@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=["train", "test"], help="real data split (default test)")
     e.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    e.add_argument("--figures", metavar="DIR", help="where metrics draw pictures (copies: samples beside their "
+                   "nearest training images)")
 
     x = sub.add_parser("experiment", help="run one of the lecture's experiments (writes JSON and PNG)",
                        description="Run an experiment that checks a claim of the lectures with numbers. "
@@ -194,7 +196,8 @@ def cmd_eval(args) -> int:
         from .api import load_run
 
         run = load_run(args.run_dir)
-        results = E.evaluate_run(run, metrics, n=args.n, features=args.features, split=args.split, seed=args.seed)
+        results = E.evaluate_run(run, metrics, n=args.n, features=args.features, split=args.split, seed=args.seed,
+                                 figures=args.figures)
         what = f"{run.path} (step {run.step}), {args.n} samples vs the {args.split} split"
         header = {"run": str(run.path), "step": run.step, "n": args.n, "split": args.split}
     else:

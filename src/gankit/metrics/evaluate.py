@@ -43,7 +43,7 @@ class EvalSet:
 
     def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
                  real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
-                 train: Optional[Callable[[], torch.Tensor]] = None):
+                 train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -51,6 +51,7 @@ class EvalSet:
         self._real_features = real_features
         self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
         self._train = train
+        self.figures = Path(figures) if figures is not None else None  #: where metrics may draw pictures
 
     @cached_property
     def train(self) -> torch.Tensor:
@@ -180,6 +181,13 @@ def _copies(s: EvalSet, /, distance: str = "shift", max_train: int = 10_000) -> 
     train = s.train[:max_train]
     kw = {"features": s.extractor.features} if distance == "features" and s.extractor is not None else {}
     out = memorization_report(s.fake.numpy(), train.numpy(), heldout=s.real.numpy(), metric=distance, **kw)
+    if s.figures is not None and s.kind == "image":
+        from .memorization import save_neighbours_figure
+
+        order = np.argsort(out["nn_distances"])  # the closest samples first: the likeliest copies
+        save_neighbours_figure(s.fake.numpy()[order], train.numpy(), out["nn_indices"][order], s.figures /
+                               "nearest_training_images.png", distances=out["nn_distances"][order],
+                               title=f"{len(out['near_copies'])} of {len(s.fake)} samples are near-copies ({distance})")
     return {"near_copies": float(out["fraction"]), "copy_threshold": float(out["threshold"])}
 
 
@@ -253,7 +261,8 @@ def reference_features(data_cfg: Dict, split: str, n: int, extractor, loader: Ca
 
 
 def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, features: str = "auto",
-                 split: str = "test", seed: int = 0, real_data=None, extractor=None) -> Dict[str, float]:
+                 split: str = "test", seed: int = 0, real_data=None, extractor=None,
+                 figures: Optional[Path] = None) -> Dict[str, float]:
     """Evaluate a run's generator against the ``split`` of its data set.
 
     ``real_data`` (a loaded :class:`~gankit.data.base.Dataset` of that split) and ``extractor``
@@ -281,7 +290,7 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
         real, real_feats = real_data.x[:n_real], None
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
                 mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
-                train=lambda: _train_samples(run))
+                train=lambda: _train_samples(run), figures=figures)
     return evaluate(s, metrics)
 
 
