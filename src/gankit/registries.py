@@ -21,7 +21,7 @@ def load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    from .data import toy, images  # noqa: F401
+    from .data import toy, images, stacked  # noqa: F401
     from .nets import mlp, dcgan  # noqa: F401
     from .objectives import adversarial, fgan  # noqa: F401
     from .methods import gan  # noqa: F401
