@@ -70,3 +70,15 @@ def test_main_writes_json_and_png(tmp_path, module, args):
     data = json.loads((tmp_path / f"{module.NAME}.json").read_text())
     assert data["seed"] == 0
     assert (tmp_path / f"{module.NAME}.png").stat().st_size > 1000
+
+
+def test_lipschitz_experiment_shows_how_the_three_constraints_differ(tmp_path):
+    from gankit.experiments import lipschitz
+
+    res = lipschitz.run(str(tmp_path), steps=400)
+    assert res["clip"]["weights_at_bound"] > 0.5                        # weights pile up at +-c
+    assert res["clip"]["grad_between_mean"] < 0.1                       # a nearly flat, simple critic
+    assert abs(res["gradient"]["grad_between_mean"] - 1.0) < 0.2        # the penalty's target
+    assert res["spectral"]["grad_max"] <= 1.05                          # 1-Lipschitz everywhere
+    assert res["gradient"]["wasserstein_estimate"] > res["clip"]["wasserstein_estimate"]
+    assert (tmp_path / "lipschitz.json").is_file() and (tmp_path / "lipschitz.png").is_file()

@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "shifted-copies": ("shifted_copies", "pixel nearest neighbours miss copies shifted by 2-3 pixels"),
     "saturation": ("saturation", "the minimax generator loss saturates; the non-saturating one does not"),
     "js-vs-wasserstein": ("js_vs_wasserstein", "JS stays at log 2 on disjoint supports; Wasserstein grows"),
+    "lipschitz": ("lipschitz", "weight clipping vs gradient penalty vs spectral norm on a Wasserstein critic"),
     "theory1d": ("theory1d", "Goodfellow et al.'s Figure 1, D* = p_data/(p_data+p_g), V = -log 4 + 2 JSD"),
 }
 
