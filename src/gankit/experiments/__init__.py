@@ -6,12 +6,14 @@ Each is a module with ``main(argv)`` (``--out DIR`` writes NAME.json and NAME.pn
 from __future__ import annotations
 
 import importlib
-from typing import List, Optional
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
 
 from ..errors import ConfigError
 from ..registry import closest
 
-__all__ = ["EXPERIMENTS", "run_experiment"]
+__all__ = ["EXPERIMENTS", "run_experiment", "write_json"]
 
 #: experiment name -> (module, what it shows)
 EXPERIMENTS = {
@@ -32,3 +34,11 @@ def run_experiment(name: str, argv: Optional[List[str]] = None) -> int:
     module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name][0]}")
     result = module.main(list(argv or []))
     return int(result or 0)
+
+
+def write_json(out, name: str, res: Dict[str, object]) -> Path:
+    """Write an experiment's numbers as ``OUT/NAME.json`` (creating OUT); returns OUT."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    return out

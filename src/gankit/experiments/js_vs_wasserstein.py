@@ -27,7 +27,6 @@ Run ``python -m gankit.experiments.js_vs_wasserstein --out DIR``; writes
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -39,6 +38,8 @@ import torch
 from ..nets.mlp import mlp_discriminator
 from ..objectives.adversarial import gan_d_loss, wasserstein_critic_loss
 from ..objectives.penalties import gradient_penalty
+from ..viz.plots import save_figure as write_figure
+from . import write_json
 
 __all__ = ["segment", "js_estimate", "wasserstein_estimate", "run", "save_figure", "main"]
 
@@ -135,18 +136,11 @@ def save_figure(res: Dict[str, object], path) -> Path:
     ax.legend(fontsize=8)
     fig.suptitle("P = (0, u), Q_theta = (theta, u), u ~ U[0, 1]", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def _write(res: Dict[str, object], out) -> None:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_figure(res, out / f"{NAME}.png")
-    (out / f"{NAME}.json").write_text(json.dumps(res, indent=2))
+    save_figure(res, write_json(out, NAME, res) / f"{NAME}.png")
 
 
 def main(argv=None) -> int:

@@ -20,12 +20,10 @@ E_P[f] - E_Q[f]; the PNG shows the weight histograms and the critic surfaces.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Dict, Optional
 
-import numpy as np
 import torch
 
 from ..data.toy import ring8
@@ -33,6 +31,7 @@ from ..nets.mlp import mlp_discriminator
 from ..objectives.adversarial import wasserstein_critic_loss
 from ..objectives.penalties import clip_weights_, gradient_penalty, spectral_norm_all
 from ..viz.plots import save_figure as write_figure
+from . import write_json
 
 __all__ = ["run", "main", "NAME"]
 
@@ -97,10 +96,7 @@ def run(out: Optional[str] = None, seed: int = 0, steps: int = 1000, clip: float
             res[method]["weights_at_bound"] = float((weights.abs() >= 0.99 * clip).float().mean())
     res["seconds"] = round(time.perf_counter() - t0, 2)
     if out is not None:
-        path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / f"{NAME}.json").write_text(json.dumps(res, indent=2) + "\n")
-        _figure(res, critics, real, fake, clip, path / f"{NAME}.png")
+        _figure(res, critics, real, fake, clip, write_json(out, NAME, res) / f"{NAME}.png")
     return res
 
 

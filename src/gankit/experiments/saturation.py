@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,8 @@ import torch
 from ..data.toy import gaussian1d
 from ..nets.mlp import mlp_discriminator, mlp_generator
 from ..objectives.adversarial import gan_d_loss, minimax_g_loss, nonsaturating_g_loss
+from ..viz.plots import save_figure as write_figure
+from . import write_json
 
 __all__ = ["closed_form_gradients", "run", "save_figure", "main"]
 
@@ -184,18 +185,11 @@ def save_figure(res: Dict[str, object], path) -> Path:
                       f"non-sat. {res['final_distance_nonsaturating']:.2f}", fontsize=10)
     axes[2].legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def _write(res: Dict[str, object], out) -> None:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_figure(res, out / f"{NAME}.png")
-    (out / f"{NAME}.json").write_text(json.dumps(res, indent=2))
+    save_figure(res, write_json(out, NAME, res) / f"{NAME}.png")
 
 
 def main(argv=None) -> int:

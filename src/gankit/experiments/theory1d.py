@@ -26,7 +26,6 @@ Run ``python -m gankit.experiments.theory1d --out DIR``; writes ``DIR/theory1d.j
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -40,6 +39,8 @@ from scipy import integrate, stats
 from ..data.toy import gaussian1d
 from ..nets.mlp import mlp_discriminator, mlp_generator
 from ..objectives.adversarial import gan_d_loss, nonsaturating_g_loss, value_function
+from ..viz.plots import save_figure as write_figure
+from . import write_json
 
 __all__ = ["jsd_gaussians", "run", "save_figure", "main"]
 
@@ -214,18 +215,11 @@ def save_figure(res: Dict[str, object], arrays: Dict[str, object], path) -> Path
             ax.set_title(f"GAN step {s['step']}: G mean {s['g_mean']:.2f}, std {s['g_std']:.2f}", fontsize=9)
             ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)
 
 
 def _write(res: Dict[str, object], arrays: Dict[str, object], out) -> None:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_figure(res, arrays, out / f"{NAME}.png")
-    (out / f"{NAME}.json").write_text(json.dumps(res, indent=2))
+    save_figure(res, arrays, write_json(out, NAME, res) / f"{NAME}.png")
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 __all__ = ["MetricsLog", "Progress", "truncate_metrics"]
 
