@@ -38,7 +38,7 @@ import torch
 from ..nets.mlp import mlp_discriminator
 from ..objectives.adversarial import gan_d_loss, wasserstein_critic_loss
 from ..objectives.penalties import gradient_penalty
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 from . import write_json
 
 __all__ = ["segment", "js_estimate", "wasserstein_estimate", "run", "save_figure", "main"]
@@ -112,10 +112,7 @@ def run(out: Optional[str] = None, seed: int = 0, thetas: Sequence[float] = DEFA
 
 
 def save_figure(res: Dict[str, object], path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     th = res["thetas"]

@@ -46,7 +46,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from ..metrics.parzen import DEFAULT_SIGMAS, parzen_evaluate
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 
 __all__ = ["likelihood_vs_quality", "pooled_pixels", "save_figure", "main"]
 
@@ -176,10 +176,7 @@ def _grid(ax, images: np.ndarray, title: str) -> None:
 
 def save_figure(res: Dict[str, object], path) -> Path:
     """The PNG: samples of both generators, validation log-likelihood vs sigma, and the metrics."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     arrays = res.get("_arrays")
     fig, axes = plt.subplots(2, 2, figsize=(10, 9))

@@ -30,7 +30,7 @@ from ..data.toy import ring8
 from ..nets.mlp import mlp_discriminator
 from ..objectives.adversarial import wasserstein_critic_loss
 from ..objectives.penalties import clip_weights_, gradient_penalty, spectral_norm_all
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 from . import write_json
 
 __all__ = ["run", "main", "NAME"]
@@ -101,10 +101,7 @@ def run(out: Optional[str] = None, seed: int = 0, steps: int = 1000, clip: float
 
 
 def _figure(res, critics, real, fake, clip, path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 3, figsize=(12, 7))
     xs = torch.linspace(-1.6, 1.6, 120)

@@ -46,7 +46,7 @@ import torch
 from ..data.toy import gaussian1d
 from ..nets.mlp import mlp_discriminator, mlp_generator
 from ..objectives.adversarial import gan_d_loss, minimax_g_loss, nonsaturating_g_loss
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 from . import write_json
 
 __all__ = ["closed_form_gradients", "run", "save_figure", "main"]
@@ -153,10 +153,7 @@ def run(out: Optional[str] = None, seed: int = 0, steps: int = 300, pretrain_ste
 
 
 def save_figure(res: Dict[str, object], path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     cf = res["closed_form"]

@@ -32,7 +32,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..metrics.memorization import nearest_neighbours, shift_images
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 
 __all__ = ["shifted_copies", "main"]
 
@@ -95,10 +95,7 @@ def shifted_copies(n_train: int = 10000, n_copies: int = 200, min_shift: int = 2
 
 def save_figure(res: Dict[str, object], path) -> Path:
     """The PNG: per row a shifted copy, its source, its L2 nearest neighbour, its shift-tolerant one."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     a = res["_arrays"]
     rows = len(a["copies"])

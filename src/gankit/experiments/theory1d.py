@@ -39,7 +39,7 @@ from scipy import integrate, stats
 from ..data.toy import gaussian1d
 from ..nets.mlp import mlp_discriminator, mlp_generator
 from ..objectives.adversarial import gan_d_loss, nonsaturating_g_loss, value_function
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 from . import write_json
 
 __all__ = ["jsd_gaussians", "run", "save_figure", "main"]
@@ -181,10 +181,7 @@ def run(out: Optional[str] = None, seed: int = 0, g_mean: float = 3.0, g_std: fl
 
 
 def save_figure(res: Dict[str, object], arrays: Dict[str, object], path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     gan = arrays.get("gan")
     n_snap = len(gan["snapshots"]) if gan else 0

@@ -45,7 +45,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..viz.plots import save_figure as write_figure
+from ..viz.plots import pyplot, save_figure as write_figure
 from ._checks import _to_numpy, check_positive_int
 
 __all__ = ["nearest_neighbours", "memorization_report", "save_neighbours_figure", "shift_images"]
@@ -322,10 +322,7 @@ def save_neighbours_figure(samples, train, indices, path, n: int = 8, distances=
     optional) are printed above the neighbours.  All images share one grey scale (or RGB
     range) from the smallest to the largest value shown.  Returns the path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     s = _array(samples, "samples")
     t = _array(train, "train")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from .plots import save_figure
+from .plots import pyplot, save_figure
 
 __all__ = ["save_samples"]
 
@@ -28,10 +28,7 @@ def save_samples(x: torch.Tensor, kind: str, path, real: Optional[torch.Tensor] 
         save_image(x.float().add(1).div(2).clamp(0, 1), path, nrow=max(1, int(math.ceil(math.sqrt(len(x))))),
                    padding=2)
         return path
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     x = x.float().cpu()

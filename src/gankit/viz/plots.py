@@ -5,7 +5,17 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
-__all__ = ["read_metrics", "plot_losses", "save_figure"]
+__all__ = ["read_metrics", "plot_losses", "save_figure", "pyplot"]
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig, path, dpi: int = 100) -> Path:
@@ -36,10 +46,7 @@ def read_metrics(path) -> List[Dict[str, float]]:
 
 
 def plot_losses(metrics_path, out_path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [r for r in read_metrics(metrics_path) if "step" in r]
     keys = sorted({k for r in rows for k in r
