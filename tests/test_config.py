@@ -1,6 +1,7 @@
 import pytest
 
 from gankit import ConfigError
+from gankit.api import make_config
 from gankit.config import apply_overrides, build_config, dump_yaml, load_yaml, parse_override, to_dict
 
 
@@ -72,3 +73,11 @@ def test_bad_yaml_file(tmp_path):
 def test_auto_network_keys_are_still_checked():
     with pytest.raises(ConfigError, match=r"generator\.widht.*did you mean 'width'"):
         build_config({"generator": {"widht": 3}})
+
+
+def test_bare_on_off_in_yaml_means_the_strings(tmp_path):
+    # YAML 1.1 reads `off` as False; an on/off choice must still accept it
+    path = tmp_path / "c.yaml"
+    path.write_text("runtime: {channels_last: off}\n")
+    assert make_config(str(path)).runtime.channels_last == "off"
+    assert make_config(None, ["runtime.channels_last=on"]).runtime.channels_last == "on"

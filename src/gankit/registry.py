@@ -58,6 +58,8 @@ def coerce(value: Any, tp, key: str) -> Any:
         return value
     origin = get_origin(tp)
     if origin is Literal:
+        if isinstance(value, bool) and {"on", "off"} <= set(get_args(tp)):
+            value = "on" if value else "off"   # YAML 1.1 reads a bare on/off as a boolean
         if value not in get_args(tp):
             raise ConfigError(
                 f"{key}: {value!r} is not allowed; choose one of "
