@@ -38,3 +38,16 @@ def test_mlp_shapes():
     assert mlp_discriminator((1, 8, 8), hidden=16)(xi).shape == (4,)
     with pytest.raises(ConfigError, match="layers >= 1"):
         mlp_generator((2,), layers=0)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+def test_dcgan_discriminator_norm_treats_samples_independently_unless_batch(norm):
+    torch.manual_seed(0)
+    d = dcgan_discriminator((1, 28, 28), width=8, norm=norm).train()
+    x = torch.randn(6, 1, 28, 28)
+    alone = d(x[:3])
+    together = d(x)[:3]
+    independent = torch.allclose(alone, together, atol=1e-5)
+    assert independent == (norm != "batch")   # batch norm mixes the samples of a batch
+    kinds = {type(m).__name__ for m in d.modules()}
+    assert ("BatchNorm2d" in kinds) == (norm == "batch") and ("GroupNorm" in kinds) == (norm == "layer")

@@ -8,7 +8,7 @@ number of at least 4 pixels: 28 -> 7 (two doublings), 32 -> 4 (three), 64 -> 4 (
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Literal, Tuple
 
 import torch
 from torch import nn
@@ -58,15 +58,26 @@ class DCGANGenerator(nn.Module):
         return self.up(self.project_bn(x))
 
 
+def _norm(kind: str, channels: int) -> list:
+    """Normalisation after a discriminator convolution: batch norm (DCGAN), layer norm over
+    (C, H, W) (WGAN-GP's choice: a gradient penalty needs samples treated independently) or none."""
+    if kind == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if kind == "layer":
+        return [nn.GroupNorm(1, channels)]
+    return []
+
+
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, shape: Tuple[int, ...], width: int, minibatch_kernels: int = 0):
+    def __init__(self, shape: Tuple[int, ...], width: int, minibatch_kernels: int = 0, norm: str = "batch"):
         super().__init__()
         self.shape = tuple(shape)
         base, n = plan(shape)
         layers = [nn.Conv2d(shape[0], width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         ch = width
         for _ in range(n - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"), *_norm(norm, ch * 2),
+                       nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
         self.body = nn.Sequential(*layers)
         self.head = DiscriminatorHead(ch * base * base, minibatch_kernels)
@@ -97,8 +108,10 @@ def dcgan_generator(shape, /, z_dim: int = 100, width: int = 64) -> DCGANGenerat
 
 
 @DISCRIMINATORS.register("dcgan")
-def dcgan_discriminator(shape, /, width: int = 64, minibatch_kernels: int = 0) -> DCGANDiscriminator:
-    """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm, one logit
-    (minibatch_kernels > 0 adds minibatch discrimination before the read-out)."""
+def dcgan_discriminator(shape, /, width: int = 64, minibatch_kernels: int = 0,
+                        norm: Literal["batch", "layer", "none"] = "batch") -> DCGANDiscriminator:
+    """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm (or layer norm,
+    or none: ``norm``), one logit (minibatch_kernels > 0 adds minibatch discrimination
+    before the read-out)."""
     _check_width(width)
-    return DCGANDiscriminator(shape, width, minibatch_kernels)
+    return DCGANDiscriminator(shape, width, minibatch_kernels, norm)
