@@ -62,6 +62,7 @@ class RuntimeConfig:
     channels_last: Literal["auto", "on", "off"] = "auto"         #: auto: on for images
     threads: int = 0                  #: CPU threads for PyTorch (0: PyTorch's default)
     deterministic: bool = False       #: ask PyTorch for deterministic kernels
+    sync_batchnorm: bool = False      #: with several processes (torchrun, CUDA): batch norm over the global batch
 
 
 @dataclass

@@ -4,6 +4,12 @@ Each epoch is a permutation drawn from a generator seeded with (seed, epoch), so
 data order is the pair (epoch, position): a checkpoint stores it and a resumed run draws
 the very batches the uninterrupted run would have drawn. Incomplete last batches are
 dropped, as usual for GAN training (batch norm sees full batches).
+
+With several processes (``world_size`` > 1) ``batch_size`` is the per-process batch: a
+global batch is ``batch_size * world_size`` consecutive indices of the permutation and
+process ``rank`` takes its ``rank``-th slice, so the processes together see exactly the
+batches one process with the global batch would. (epoch, position) count global batches
+and are the same on every process.
 """
 from __future__ import annotations
 
@@ -18,9 +24,11 @@ class BatchStream:
     def __init__(self, x: torch.Tensor, batch_size: int, seed: int = 0,
                  device: Optional[torch.device] = None, rank: int = 0, world_size: int = 1):
         if len(x) < batch_size * world_size:
-            raise ValueError(
-                f"the data set has {len(x)} samples, fewer than one batch of {batch_size * world_size}; "
-                "lower train.batch_size or add data")
+            what = (f"one batch of {batch_size}" if world_size == 1 else
+                    f"one global batch of {batch_size * world_size} ({world_size} processes x train.batch_size "
+                    f"{batch_size}, the per-process batch)")
+            raise ValueError(f"the data set has {len(x)} samples, fewer than {what}; "
+                             "lower train.batch_size or add data")
         self.x = x
         self.batch_size = batch_size
         self.seed = seed
@@ -52,13 +60,22 @@ class BatchStream:
         return batch
 
     def state_dict(self) -> Dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "batch_size": self.batch_size, "n": len(self.x)}
+        state = {"epoch": self.epoch, "position": self.position, "seed": self.seed,
+                 "batch_size": self.batch_size, "n": len(self.x)}
+        if self.world_size > 1:
+            state["world_size"] = self.world_size
+        return state
 
     def load_state_dict(self, state: Dict[str, int]) -> None:
         if state["n"] != len(self.x) or state["batch_size"] != self.batch_size:
             raise ValueError(
                 f"the checkpoint's data order was for {state['n']} samples in batches of {state['batch_size']}, "
                 f"but this data set has {len(self.x)} samples in batches of {self.batch_size}")
+        saved = state.get("world_size", 1)
+        if saved != self.world_size:
+            raise ValueError(
+                f"the checkpoint was written by {saved} process(es) and this run has {self.world_size}: the global "
+                f"batch (train.batch_size x processes) would change; resume with the same number of processes "
+                f"(torchrun --nproc-per-node ... for several, plain `gankit resume` for one)")
         self.epoch, self.position, self.seed = state["epoch"], state["position"], state["seed"]
         self._perm = None

@@ -114,9 +114,14 @@ class Method(abc.ABC):
             s.step()
 
     def noise(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """``n`` noise vectors on the device. Without ``generator`` they come from the global RNG
+        through :meth:`Runtime.randn`: with several processes, ``n`` is this process's share and
+        the rows are its slice of the noise drawn for the global batch, so the processes
+        together use exactly the noise one process with the global batch would. With a
+        ``generator`` (sampling, evaluation) the draw is the same on every process, unsliced."""
         z_dim = self.generator.z_dim
         if generator is None:
-            return torch.randn(n, z_dim, device=self.rt.device)
+            return self.rt.randn(n, z_dim)
         return torch.randn(n, z_dim, generator=generator).to(self.rt.device)
 
     @torch.no_grad()

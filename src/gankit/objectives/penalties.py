@@ -20,6 +20,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from ..train.distributed import sharded_rand
+
 __all__ = ["gradient_penalty", "r1_penalty", "clip_weights_", "spectral_norm_all", "lipschitz_margin_penalty"]
 
 Tensor = torch.Tensor
@@ -49,8 +51,10 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     real, fake = real.detach().float(), fake.detach().float()
     eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps_device = real.device if generator is None else generator.device
-    eps = torch.rand(eps_shape, generator=generator, device=eps_device).to(real.device)
+    if generator is None:  # the global RNG; with several processes, this one's slice of the global draw
+        eps = sharded_rand(eps_shape, device=real.device)
+    else:
+        eps = torch.rand(eps_shape, generator=generator, device=generator.device).to(real.device)
     x_hat = eps * real + (1 - eps) * fake
     grad = _input_gradient(critic, x_hat)
     norm = torch.sqrt(grad.pow(2).sum(dim=1) + 1e-12)  # the tiny constant keeps d norm finite at 0

@@ -1,8 +1,20 @@
-"""The one place that decides device, precision and memory format.
+"""The one place that decides device, precision, memory format and gradient averaging.
 
 Methods stay plain PyTorch: they build their networks through :meth:`Runtime.module`,
 run forward passes under :meth:`Runtime.autocast`, and step optimisers through
-:meth:`Runtime.step`, and so run unchanged on CPU or CUDA, in fp32, bf16 or fp16.
+:meth:`Runtime.step`, and so run unchanged on CPU or CUDA, in fp32, bf16 or fp16, and in one
+process or several (``torchrun``).
+
+With several processes, :meth:`Runtime.step` averages the gradients of the optimiser's
+parameters across processes between backward and the optimiser step, in one flat buffer:
+this replaces ``DistributedDataParallel``, whose reducer does not fit GAN steps (a frozen
+discriminator inside the generator step, double backward for gradient penalties, several
+backward passes per iteration); see :mod:`gankit.train.distributed`. Under fp16 the
+gradients are averaged while still scaled: every process holds the same scale, so the
+averaged gradients, the scaler's inf/NaN check on them and its next scale are the same on
+every process, and all of them skip (or take) the same steps. Random draws inside methods
+go through :meth:`Runtime.randn` / :meth:`Runtime.rand` so that each process gets its slice
+of the global batch's draw.
 """
 from __future__ import annotations
 
@@ -15,6 +27,7 @@ from torch import nn
 
 from ..config import RuntimeConfig
 from ..errors import ConfigError
+from . import distributed
 
 __all__ = ["Runtime"]
 
@@ -31,6 +44,10 @@ class Runtime:
         if precision == "bf16" and not self._bf16_ok():
             raise ConfigError(f"runtime.precision=bf16 is not supported on {self.device}; use fp32")
         self.precision = precision
+        if cfg.sync_batchnorm and distributed.world_size() > 1 and self.device.type != "cuda":
+            raise distributed.on_every_rank(ConfigError(
+                "runtime.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm does not run on the CPU); "
+                "set runtime.sync_batchnorm=false: each process then normalises by its own batch"))
         self.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and data_kind == "image")
         self._scalers: Dict[str, torch.amp.GradScaler] = {}
         if cfg.threads:
@@ -42,15 +59,22 @@ class Runtime:
     @staticmethod
     def _device(name: str) -> torch.device:
         if name == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise ConfigError(f"runtime.device: {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        else:
+            try:
+                device = torch.device(name)
+            except RuntimeError:
+                raise ConfigError(f"runtime.device: {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("runtime.device asks for CUDA but no CUDA device is available; use runtime.device=cpu")
         if device.type not in ("cpu", "cuda"):
             raise ConfigError(f"runtime.device: {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+        if device.type == "cuda" and distributed.world_size() > 1:
+            local = distributed.local_rank()
+            if device.index is not None and device.index != local:
+                raise ConfigError(f"runtime.device={name}: with several processes each one uses cuda:LOCAL_RANK "
+                                  f"(here cuda:{local}); set runtime.device=cuda or auto")
+            device = torch.device("cuda", local)
         return device
 
     def _bf16_ok(self) -> bool:
@@ -59,11 +83,22 @@ class Runtime:
         return bool(torch.backends.mkldnn.is_available())
 
     @property
+    def world_size(self) -> int:
+        """Processes training together (1 unless started by torchrun)."""
+        return distributed.world_size()
+
+    @property
+    def rank(self) -> int:
+        return distributed.rank()
+
+    @property
     def dtype(self) -> torch.dtype:
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
 
     # ------------------------------------------------------------------ placement
     def module(self, m: nn.Module) -> nn.Module:
+        if self.cfg.sync_batchnorm and self.world_size > 1:
+            m = nn.SyncBatchNorm.convert_sync_batchnorm(m)  # keeps the Parameter objects
         m = m.to(self.device)
         if self.channels_last:
             m = m.to(memory_format=torch.channels_last)
@@ -80,16 +115,33 @@ class Runtime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
+    # ------------------------------------------------------------------ randomness
+    def randn(self, n: int, *shape: int) -> torch.Tensor:
+        """``torch.randn(n, *shape)`` on the device from the global RNG. With several
+        processes, ``n`` is this process's share: the draw is made for the global batch
+        (n * world_size rows, the same on every process) and this process keeps its rows."""
+        return distributed.sharded_randn((n,) + shape, device=self.device)
+
+    def rand(self, n: int, *shape: int) -> torch.Tensor:
+        """Uniform counterpart of :meth:`randn`."""
+        return distributed.sharded_rand((n,) + shape, device=self.device)
+
     # ------------------------------------------------------------------ optimisation
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, name: str) -> None:
-        """Backward ``loss`` and step ``optimizer`` (with a gradient scaler under fp16)."""
+        """Backward ``loss`` and step ``optimizer`` (with a gradient scaler under fp16); with
+        several processes the gradients are averaged across them in between."""
         optimizer.zero_grad(set_to_none=True)
+        sync = self.world_size > 1
         if self.precision != "fp16":
             loss.backward()
+            if sync:
+                distributed.all_reduce_grads_(p for g in optimizer.param_groups for p in g["params"])
             optimizer.step()
             return
         scaler = self._scalers.setdefault(name, torch.amp.GradScaler(self.device.type))
         scaler.scale(loss).backward()
+        if sync:  # scaled gradients: the scale is the same everywhere, see the module docstring
+            distributed.all_reduce_grads_(p for g in optimizer.param_groups for p in g["params"])
         scaler.step(optimizer)
         scaler.update()
 
@@ -102,4 +154,7 @@ class Runtime:
             scaler.load_state_dict(s)
 
     def describe(self) -> str:
-        return f"{self.device.type}, {self.precision}" + (", channels_last" if self.channels_last else "")
+        out = f"{self.device.type}, {self.precision}" + (", channels_last" if self.channels_last else "")
+        if self.world_size > 1:
+            out += f", {self.world_size} processes"
+        return out
