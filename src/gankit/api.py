@@ -1,4 +1,11 @@
-"""The Python API, mirrored by the command line: train, resume, load_run, Run.sample."""
+"""The Python API, mirrored by the command line: train, resume, load_run, Run.sample.
+
+:func:`train` and :func:`resume` also run under ``torchrun``: they join the process group
+its environment describes (see :mod:`gankit.train.distributed`), build the same model on
+every process from the same seed and broadcast rank 0's weights, give each process its
+slice of every global batch (``train.batch_size`` is the per-process batch), let only
+rank 0 create the run directory and write into it, and leave the group when done.
+"""
 from __future__ import annotations
 
 import os
@@ -15,6 +22,7 @@ from .data.stream import BatchStream
 from .errors import ConfigError, RunDirError
 from .methods.base import DataInfo, Method, resolve_networks
 from .registries import DATASETS, METHODS, load_all
+from .train import distributed
 from .train.checkpoint import CheckpointManager, set_rng_state
 from .train.runtime import Runtime
 from .train.trainer import Trainer
@@ -97,6 +105,7 @@ def _method(cfg: C.Config, info: DataInfo) -> tuple:
     spec = dict(cfg.method)
     name = spec.pop("name")
     method = METHODS.build(name, spec, runtime, info, cfg, section="method")
+    distributed.broadcast_modules_(method)   # several processes: all start from rank 0's weights
     return runtime, method
 
 
@@ -137,17 +146,30 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
     cfg = make_config(config, overrides)
     if out is not None:
         cfg.out = str(out)
-    data = build_data(cfg)
-    info = _info(data)
-    runtime, method = _method(cfg, info)
-    path = Path(cfg.out) if cfg.out else _default_out(cfg)
-    cfg.out = str(path)
-    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
-    evaluator = _evaluator(run)   # before the directory exists: a missing extractor creates nothing
-    _prepare_dir(path)
-    _write_text_atomic(path / "config.yaml", C.dump_yaml(cfg))
-    stream = BatchStream(data.x, cfg.train.batch_size, seed=cfg.train.seed)
-    return _fit(run, Trainer(run, stream, evaluator=evaluator))
+    with distributed.session(cfg.runtime.device):
+        data = distributed.local_main_first(lambda: build_data(cfg), "loading the data")
+        info = _info(data)
+        runtime, method = _method(cfg, info)
+        path = distributed.broadcast_object(Path(cfg.out) if cfg.out else _default_out(cfg))  # one time stamp
+        cfg.out = str(path)
+        run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
+        evaluator = _evaluator(run)   # before the directory exists: a missing extractor creates nothing
+
+        def create():
+            _prepare_dir(path)
+            _write_text_atomic(path / "config.yaml", C.dump_yaml(cfg))
+
+        distributed.run_on_main(create)
+        return _fit(run, Trainer(run, _stream(data, cfg, runtime), evaluator=evaluator))
+
+
+def _stream(data: Dataset, cfg: C.Config, runtime: Runtime) -> BatchStream:
+    """Real batches of train.batch_size per process, each process its slice of every global batch."""
+    try:
+        return BatchStream(data.x, cfg.train.batch_size, seed=cfg.train.seed, rank=runtime.rank,
+                           world_size=runtime.world_size)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _evaluator(run: Run):
@@ -188,31 +210,50 @@ def _open(run_dir: Union[str, Path], steps: Optional[int] = None, with_data: boo
             f"`gankit train {path / 'config.yaml'} --out NEW_DIR`.")
     info = DataInfo(kind=state["info"]["kind"], shape=tuple(state["info"]["shape"]),
                     n_classes=state["info"].get("n_classes", 0))
-    data = build_data(cfg) if with_data else None
+    data = distributed.local_main_first(lambda: build_data(cfg), "loading the data") if with_data else None
     if data is not None and tuple(data.shape) != info.shape:
         raise RunDirError(f"the data now has samples of shape {tuple(data.shape)}, but the run was trained "
                           f"on {info.shape}; check data.root")
     runtime, method = _method(cfg, info)
     method.load_state_dict(state["method"], networks_only=not with_data)
+    distributed.broadcast_modules_(method)
     run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, step=state["step"], data=data)
     return run, state
 
 
 def resume(run_dir: Union[str, Path], steps: Optional[int] = None) -> Run:
-    """Continue a run exactly where its latest checkpoint left it; ``steps`` sets a new total."""
-    run, state = _open(run_dir, steps, with_data=True)
-    if run.step >= run.config.train.steps:
-        raise RunDirError(f"{run.path} already finished at step {run.step}; pass --steps N with N > {run.step} "
-                          "to train further.")
-    if steps is not None:
-        _write_text_atomic(run.path / "config.yaml", C.dump_yaml(run.config))
-    stream = BatchStream(run.data.x, run.config.train.batch_size, seed=run.config.train.seed)
-    stream.load_state_dict(state["data"])
-    set_rng_state(state["rng"])
-    trainer = Trainer(run, stream, start_step=state["step"], elapsed=state.get("elapsed", 0.0),
-                      evaluator=_evaluator(run), best=state.get("best"))
-    trainer.last_checkpoint = Path(state["path"])
-    return _fit(run, trainer)
+    """Continue a run exactly where its latest checkpoint left it; ``steps`` sets a new total.
+
+    Under torchrun every process loads the same checkpoint; the run must be resumed with as
+    many processes as wrote it (the data order counts global batches).
+    """
+    with distributed.session(_peek_device(run_dir)):
+        run, state = _open(run_dir, steps, with_data=True)
+        if run.step >= run.config.train.steps:
+            raise RunDirError(f"{run.path} already finished at step {run.step}; pass --steps N with N > {run.step} "
+                              "to train further.")
+        stream = _stream(run.data, run.config, run.runtime)
+        try:
+            stream.load_state_dict(state["data"])
+        except ValueError as exc:
+            raise RunDirError(f"{run.path}: {exc}") from None
+        if steps is not None:
+            distributed.run_on_main(lambda: _write_text_atomic(run.path / "config.yaml", C.dump_yaml(run.config)))
+        set_rng_state(state["rng"])
+        trainer = Trainer(run, stream, start_step=state["step"], elapsed=state.get("elapsed", 0.0),
+                          evaluator=_evaluator(run), best=state.get("best"))
+        trainer.last_checkpoint = Path(state["path"])
+        return _fit(run, trainer)
+
+
+def _peek_device(run_dir: Union[str, Path]) -> str:
+    """runtime.device of a run directory's config (the process group's backend depends on it);
+    "auto" when unreadable: opening the run then reports what is wrong."""
+    try:
+        device = C.load_yaml(Path(run_dir) / "config.yaml").get("runtime", {}).get("device", "auto")
+    except Exception:
+        return "auto"
+    return device if isinstance(device, str) else "auto"
 
 
 def load_run(run_dir: Union[str, Path]) -> Run:

@@ -2,11 +2,14 @@
 
 Exit status: 0 when a command finishes, 2 for a user error (the message says what to
 do), 130 or 143 when training was stopped by SIGINT or SIGTERM after saving a checkpoint.
+Under ``torchrun`` every process returns the same status; only rank 0 prints results, and an
+error that every process raises alike is printed once.
 """
 from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import signal
 import sys
 from pathlib import Path
@@ -120,9 +123,19 @@ def cmd_train(args) -> int:
     return _report(run)
 
 
+def _rank() -> int:
+    """torchrun's RANK for this process (0 when started alone)."""
+    try:
+        return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+    except ValueError:
+        return 0
+
+
 def _report(run) -> int:
     if run.status == "interrupted":
         return 128 + int(run.stop_signal or signal.SIGINT)  # the shell's convention for "stopped by a signal"
+    if _rank() != 0:
+        return 0
     print(f"run finished at step {run.step}: {run.path}")
     print(f"  samples: {run.path / 'samples'}   losses: {run.path / 'loss.png'}")
     return 0
@@ -231,7 +244,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except GankitError as exc:
-        print(f"gankit {args.command}: error: {exc}", file=sys.stderr)
+        rank = _rank()
+        if rank == 0 or not getattr(exc, "on_every_rank", False):
+            where = f" (rank {rank})" if rank else ""
+            print(f"gankit {args.command}{where}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"gankit {args.command}: interrupted", file=sys.stderr)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Dict
 
-__all__ = ["MetricsLog", "Progress", "truncate_metrics"]
+__all__ = ["MetricsLog", "NullLog", "Progress", "truncate_metrics"]
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
@@ -63,6 +63,21 @@ class MetricsLog:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+class NullLog:
+    """What processes other than rank 0 log to: nothing (they write no files)."""
+
+    path = None
+
+    def write(self, row: Dict[str, float]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Progress:

@@ -5,6 +5,18 @@ Per step there is no host synchronisation: the returned scalars stay on the devi
 a log step, where they are stacked, synced once, averaged, and checked for NaN/inf. A
 checkpoint is only written right after such a check, so a checkpoint never holds
 weights trained on a non-finite loss.
+
+With several processes (torchrun) every process runs this loop in lockstep and only rank 0
+writes: metrics, TensorBoard, the progress bar, sample grids, checkpoints and ``best.pt``.
+At a log step the pending scalars are averaged across processes in the same single sync,
+so the NaN/inf check sees every process's losses and all of them stop together. Stopping
+by signal is agreed on every step without a stall: each process contributes its signal to
+an asynchronous all-reduce whose result it reads one step later (see
+:class:`~gankit.train.distributed.StopVote`), so all stop after the same step, rank 0 writes
+the checkpoint, the others wait for it, and all exit with the same status. Without
+``runtime.sync_batchnorm`` each process keeps its own batch-norm running statistics; right
+before a sample grid, an evaluation or a checkpoint they are averaged across processes (in
+place), so the model drawn, evaluated and saved is one well-defined model.
 """
 from __future__ import annotations
 
@@ -17,8 +29,9 @@ import torch
 
 from ..errors import NonFiniteLossError
 from ..viz import plot_losses, save_samples
+from . import distributed
 from .checkpoint import CheckpointManager, atomic_save, rng_state
-from .logging import MetricsLog, Progress
+from .logging import MetricsLog, NullLog, Progress
 
 __all__ = ["Trainer", "FORMAT"]
 
@@ -42,10 +55,14 @@ class Trainer:
         self.last_checkpoint: Optional[Path] = None
         self.evaluator = evaluator            # () -> {metric: value}; run every eval.every steps
         self.best = best                      # {"key", "value", "step"} of checkpoints/best.pt
+        self.world = distributed.world_size()  # processes training together
+        self.main = distributed.is_main()      # the one that writes files
 
     # ------------------------------------------------------------------ signals
     def _handle(self, signum, frame) -> None:
         if self.stop_signal is not None:      # a second Ctrl-C stops at once
+            if self.world > 1:                # ... but torchrun passes the terminal's Ctrl-C on to its
+                return                        # workers again; its own SIGKILL is the hard stop
             raise KeyboardInterrupt
         self.stop_signal = signum
 
@@ -64,8 +81,10 @@ class Trainer:
         run, cfg = self.run, self.cfg
         method, data = run.method, run.data
         total = cfg.steps
-        log = MetricsLog(run.path, resume_step=self.step)
-        progress = Progress(cfg.progress, total, self.step, desc=f"{run.config.method['name']}:{data.name}")
+        log = MetricsLog(run.path, resume_step=self.step) if self.main else NullLog()
+        progress = Progress(cfg.progress if self.main else "none", total, self.step,
+                            desc=f"{run.config.method['name']}:{data.name}")
+        vote = distributed.StopVote() if self.world > 1 else None
         old_handlers = self._install_signals()
         t_start = time.perf_counter() - self.elapsed
         status = "finished"
@@ -77,17 +96,22 @@ class Trainer:
                 self.step += 1
                 self._pending.append(out)
                 progress.update()
-                stop = self.stop_signal is not None  # read once: a signal arriving later waits a step
+                stop = self._stop_requested(vote)  # read once: a signal arriving later waits a step
                 last = self.step == total or stop
                 if self.step % cfg.log_every == 0 or last:
                     self.elapsed = time.perf_counter() - t_start
                     self._flush(log, progress)
-                if (cfg.sample_every and self.step % cfg.sample_every == 0) or last:
-                    self.save_samples()
+                sample = bool(cfg.sample_every and self.step % cfg.sample_every == 0) or last
                 every = run.config.eval.every
-                if self.evaluator is not None and every and (self.step % every == 0 or last):
+                evaluate = self.evaluator is not None and bool(every) and (self.step % every == 0 or last)
+                checkpoint = bool(cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last
+                if self.world > 1 and (sample or evaluate or checkpoint):
+                    distributed.average_batchnorm_stats_(list(method.modules.values()) + [method.ema])
+                if sample and self.main:
+                    self.save_samples()
+                if evaluate:
                     self._evaluate(log, progress)
-                if (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last:
+                if checkpoint:
                     self.elapsed = time.perf_counter() - t_start
                     self.save_checkpoint()
                     log.flush()
@@ -95,25 +119,39 @@ class Trainer:
                     status = "interrupted"
                     break
         finally:
+            if vote is not None:
+                vote.close()
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
             progress.close()
             log.close()
-            try:
-                plot_losses(log.path, run.path / "loss.png")
-            except Exception as exc:  # a plot must never cost a run
-                progress.write(f"could not draw loss.png: {exc}")
+            if self.main:
+                try:
+                    plot_losses(log.path, run.path / "loss.png")
+                except Exception as exc:  # a plot must never cost a run
+                    progress.write(f"could not draw loss.png: {exc}")
         if status == "interrupted":
             name = signal.Signals(self.stop_signal).name
             progress.write(f"{name} received: stopped at step {self.step}, checkpoint {self.last_checkpoint}. "
                            f"Continue with: gankit resume {run.path}")
         return status
 
+    def _stop_requested(self, vote: Optional[distributed.StopVote]) -> bool:
+        if vote is None:
+            return self.stop_signal is not None
+        agreed = vote.poll(self.stop_signal or 0)  # the largest signal number any process received
+        if agreed:
+            self.stop_signal = agreed
+        return bool(agreed)
+
     def _flush(self, log: MetricsLog, progress: Progress) -> None:
         if not self._pending:
             return
         keys = list(self._pending[0])
-        values = torch.stack([torch.stack([o[k].float() for k in keys]) for o in self._pending]).cpu()
+        values = torch.stack([torch.stack([o[k].float() for k in keys]) for o in self._pending])
+        if self.world > 1:  # means over all processes; a NaN or inf anywhere reaches every process
+            distributed.all_reduce_mean_([values])
+        values = values.cpu()
         finite = torch.isfinite(values)
         if not bool(finite.all()):
             row, col = (~finite).nonzero()[0].tolist()
@@ -121,9 +159,10 @@ class Trainer:
             last = self.last_checkpoint or (self.ckpts.list() or [None])[-1]
             keep = (f"the last good checkpoint {last} is kept; `gankit resume {self.run.path}` continues from it"
                     if last else "no checkpoint was written before it")
-            raise NonFiniteLossError(
+            error = NonFiniteLossError(
                 f"step {step}: {keys[col]} is {values[row, col].item()}. Training stopped; {keep}. "
                 "Try a lower learning rate (optim.lr_d, optim.lr_g) or runtime.precision=fp32.")
+            raise distributed.on_every_rank(error) if self.world > 1 else error
         means = values.double().mean(0).tolist()
         now = time.perf_counter()
         t_prev, s_prev = self._last_log
@@ -141,7 +180,7 @@ class Trainer:
     def _evaluate(self, log: MetricsLog, progress: Progress) -> None:
         from ..metrics.evaluate import LOWER_IS_BETTER
 
-        results = self.evaluator()
+        results = distributed.broadcast_object(self.evaluator())  # every process: rank 0's numbers
         log.write({"step": self.step, **{f"eval_{k}": float(v) for k, v in results.items()}})
         progress.write(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
         key = self.run.config.eval.best or next(iter(results))
@@ -151,8 +190,11 @@ class Trainer:
         lower = key in LOWER_IS_BETTER
         if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
             self.best = {"key": key, "value": value, "step": self.step}
-            self.ckpts.dir.mkdir(parents=True, exist_ok=True)
-            atomic_save(self.state(), self.ckpts.dir / "best.pt")
+            distributed.run_on_main(self._save_best)
+
+    def _save_best(self) -> None:
+        self.ckpts.dir.mkdir(parents=True, exist_ok=True)
+        atomic_save(self.state(), self.ckpts.dir / "best.pt")
 
     # ------------------------------------------------------------------ artefacts
     def save_samples(self) -> Path:
@@ -181,5 +223,6 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        self.last_checkpoint = self.ckpts.save(self.state(), self.step)
+        """Rank 0 writes the checkpoint; every process waits for it and gets its path."""
+        self.last_checkpoint = distributed.run_on_main(lambda: self.ckpts.save(self.state(), self.step))
         return self.last_checkpoint
