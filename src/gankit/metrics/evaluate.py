@@ -6,11 +6,24 @@ Metrics are registered by name (``gankit list`` shows them). Each metric is a fu
 so asking for FID, KID and precision/recall runs the feature extractor a single time.
 Features of the real reference set are cached on disk, keyed by the data set's config, the
 split, the number of samples and the extractor's checksum.
+
+Under torchrun (periodic evaluation during a multi-process run) the work is sharded: the
+generated samples are cut into whole sampling batches, process r generates (with the same
+seeded noise a single process would draw) and extracts features for its contiguous share
+only. FID then reduces float64 sufficient statistics across processes (count, sum, sum of
+centred outer products; :func:`gankit.metrics.fid.reduced_stats`) and never moves a
+feature. Metrics that need every feature or sample (KID, precision/recall,
+density/coverage, the Inception Score's splits, the toy and memorisation metrics) gather
+the shares onto every process in sample order and compute there, so their values equal the
+single-process ones. The real reference features are computed (or read from the cache) by
+rank 0 and broadcast. A single process takes none of these paths.
 """
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import math
 import os
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +34,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registries import METRICS
+from ..train import distributed
 
 __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evaluate_paths", "load_samples", "default_metrics", "auto_features",
            "reference_features", "cache_dir", "LOWER_IS_BETTER"]
@@ -39,15 +53,26 @@ class EvalSet:
     ``real`` and ``fake`` are float tensors in data space: images (N, C, H, W) in [0, 1],
     or vectors (N, D). ``extractor`` is a :class:`~gankit.metrics.features.FeatureExtractor`
     (None for vector data, whose features are the vectors themselves).
+
+    ``sharded=True`` (several processes): ``fake`` is this process's contiguous share of the
+    generated samples, in rank order; features are extracted for the share only, FID's
+    statistics are reduced across processes, and ``fake``, ``fake_features`` and
+    ``fake_probs`` are gathered from every process when a metric asks for them. Every process
+    must then evaluate the same metrics in the same order.
     """
 
     def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
                  real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
-                 train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None):
+                 train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None,
+                 sharded: bool = False):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
-        self.real, self.fake, self.kind, self.extractor = real, fake, kind, extractor
+        self.real, self.kind, self.extractor = real, kind, extractor
+        self.sharded = sharded and distributed.world_size() > 1
+        self.fake_local = fake        #: the generated samples this process holds
+        if not self.sharded:
+            self.fake = fake
         self._real_features = real_features
         self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
         self._train = train
@@ -71,21 +96,46 @@ class EvalSet:
         return self._real_features if self._real_features is not None else self._features(self.real)
 
     @cached_property
-    def _fake_pass(self):
-        """(features, logits or None) of the generated samples, from one network pass."""
-        if self.kind == "vector" or self.extractor is None:
-            return self._features(self.fake), None
-        if getattr(self.extractor, "num_classes", 0):
-            return self.extractor.features_and_logits(self.fake)
-        return self.extractor.features(self.fake), None
+    def fake(self) -> torch.Tensor:
+        """All generated samples (gathered from every process when sharded)."""
+        return distributed.all_gather_rows(self.fake_local)
 
-    @property
+    @cached_property
+    def _fake_pass(self):
+        """(features, logits or None) of this process's generated samples, from one network pass."""
+        x = self.fake_local
+        classes = getattr(self.extractor, "num_classes", 0) if self.extractor is not None else 0
+        if self.kind == "vector" or self.extractor is None:
+            return x.reshape(len(x), math.prod(x.shape[1:])).double().numpy(), None
+        if len(x) == 0:  # a process with no share when there are more processes than sampling batches
+            feats = np.zeros((0, self.real_features.shape[1]), dtype=np.float32)
+            return feats, (np.zeros((0, classes), dtype=np.float32) if classes else None)
+        if classes:
+            return self.extractor.features_and_logits(x)
+        return self.extractor.features(x), None
+
+    @cached_property
     def fake_features(self) -> np.ndarray:
-        return self._fake_pass[0]
+        local = self._fake_pass[0]
+        if not self.sharded:
+            return local
+        return distributed.all_gather_rows(torch.from_numpy(np.ascontiguousarray(local))).numpy()
+
+    @cached_property
+    def fake_stats(self):
+        """(mean, covariance) of the generated features, float64; reduced across processes when sharded."""
+        from .fid import feature_stats, reduced_stats
+
+        if not self.sharded:
+            return feature_stats(self.fake_features)
+        return reduced_stats(self._fake_pass[0], distributed.all_reduce_sum_np)
 
     @cached_property
     def fake_probs(self) -> np.ndarray:
         logits = self._fake_pass[1]
+        if self.sharded:  # every process takes the same branch: the extractor is the same everywhere
+            logits = None if logits is None else distributed.all_gather_rows(
+                torch.from_numpy(np.ascontiguousarray(logits))).numpy()
         if logits is None:
             raise ConfigError("the Inception Score needs a classifier: pass --features with a classifier "
                               "(fashion_mnist, mnist or inception)")
@@ -97,8 +147,10 @@ class EvalSet:
 @METRICS.register("fid")
 def _fid(s: EvalSet, /) -> Dict[str, float]:
     """Frechet distance between Gaussian fits of real and generated features."""
-    from .fid import fid
+    from .fid import feature_stats, fid, fid_from_stats
 
+    if s.sharded:  # statistics reduced across processes: no feature is gathered
+        return {"fid": fid_from_stats(*feature_stats(s.real_features), *s.fake_stats)}
     return {"fid": fid(s.real_features, s.fake_features)}
 
 
@@ -279,19 +331,50 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     if extractor is None and info.kind == "image":
         extractor = get_extractor(auto_features(run.config.data, info.kind) if features == "auto" else features)
     metrics = list(metrics) if metrics else default_metrics(info.kind, real_data.modes is not None)
-    fake = run.sample(n, seed=seed)
+    sharded = distributed.world_size() > 1
+    fake = _sample_share(run, n, seed) if sharded else run.sample(n, seed=seed)
     n_real = min(n, len(real_data))
     if info.kind == "image":
         real = real_data.x[:n_real].float().div(255.0)
         real_feats = None
         if extractor is not None and any(m in metrics for m in ("fid", "kid", "pr", "dc")):
-            real_feats = reference_features(run.config.data, split, n_real, extractor, lambda: real)
+            real_feats = distributed.run_on_main(  # rank 0 reads or fills the cache; the others get a copy
+                lambda: reference_features(run.config.data, split, n_real, extractor, lambda: real))
     else:
         real, real_feats = real_data.x[:n_real], None
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
                 mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
-                train=lambda: _train_samples(run), figures=figures)
+                train=lambda: _train_samples(run), figures=figures if distributed.is_main() else None,
+                sharded=sharded)
     return evaluate(s, metrics)
+
+
+def _sample_share(run, n: int, seed: int) -> torch.Tensor:
+    """This process's contiguous share of the ``n`` samples ``run.sample(n, seed=seed)`` draws.
+
+    The samples are cut at the sampling batches of ``method.sample``; process r takes a
+    contiguous run of whole batches, skips the noise of the batches before it (drawn and
+    dropped: cheap) and generates only its own, so the shares, in rank order, are exactly
+    the single-process samples.
+    """
+    from ..data.base import Dataset
+
+    method = run.method
+    param = inspect.signature(method.sample).parameters.get("batch_size")
+    if param is None or not isinstance(param.default, int):  # a sample() of its own: generate all, keep a share
+        x = run.sample(n, seed=seed)
+        r, w = distributed.rank(), distributed.world_size()
+        return x[r * n // w:(r + 1) * n // w]
+    batch = param.default
+    n_batches = math.ceil(n / batch)
+    r, w = distributed.rank(), distributed.world_size()
+    first, stop = r * n_batches // w, (r + 1) * n_batches // w
+    g = torch.Generator().manual_seed(seed)
+    for b in range(first):
+        method.noise(min(batch, n - b * batch), g)
+    lo, hi = first * batch, min(stop * batch, n)
+    x = method.sample(max(hi - lo, 0), generator=g, batch_size=batch)
+    return Dataset.image_to_unit(x) if run.info.kind == "image" else x
 
 
 def _train_samples(run) -> torch.Tensor:
@@ -309,10 +392,14 @@ class Evaluator:
 
         ec = run.config.eval
         self.run, self.cfg = run, ec
-        try:
-            self.real = build_data(run.config, split=ec.split)
-        except ConfigError:
-            self.real = run.data
+
+        def load():
+            try:
+                return build_data(run.config, split=ec.split)
+            except ConfigError:
+                return run.data
+
+        self.real = distributed.local_main_first(load, "loading the evaluation data")
         self.extractor = None
         if run.info.kind == "image":
             self.extractor = get_extractor(auto_features(run.config.data, "image") if ec.features == "auto"

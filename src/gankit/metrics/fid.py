@@ -7,16 +7,19 @@ N(mu1, S1) and N(mu2, S2) is
 
 All statistics are float64; the covariance uses ddof=1 like ``np.cov`` and the reference
 implementations (pytorch-fid, torch-fidelity, clean-fid).
+
+:func:`reduced_stats` computes the same mean and covariance when the rows are spread over
+several processes (sharded evaluation under torchrun): only sums travel, never features.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Callable, Tuple
 
 import numpy as np
 
 from ._checks import as_features, check_same_dim
 
-__all__ = ["feature_stats", "fid_from_stats", "fid", "trace_sqrt_product"]
+__all__ = ["feature_stats", "reduced_stats", "fid_from_stats", "fid", "trace_sqrt_product"]
 
 # Rows converted to float64 at a time while accumulating the covariance: bounds the extra
 # memory to _ROWS x D float64 instead of a float64 copy of the whole set.
@@ -41,6 +44,40 @@ def _stats(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         # ``c.T @ c`` is recognised by numpy as a symmetric rank-k update (BLAS syrk): half the
         # flops of a general product, and the result is exactly symmetric.
         cov += c.T @ c
+    cov /= n - 1
+    return mu, cov
+
+
+def reduced_stats(feats, all_sum: Callable[[np.ndarray], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D, ddof=1) of feature rows spread over several processes.
+
+    ``feats`` holds this process's rows (possibly none, shaped (0, D)); ``all_sum`` returns the
+    elementwise sum of a float64 array over all processes (every process calls this function
+    at the same point; :func:`gankit.train.distributed.all_reduce_sum_np`). Two reductions of
+    float64 sufficient statistics: the count and the sum of the rows (so the global mean),
+    then the sum of the outer products of the rows centred at that mean. Centring before
+    summing keeps the accuracy of the one-process two-pass formula, where the raw second
+    moment minus n mu mu^T would cancel digits for features with a large mean. Equal to
+    :func:`feature_stats` of all rows up to the order of floating-point additions.
+    """
+    x = np.asarray(_np(feats))
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"features must be a 2-D array of shape (N, D) with D > 0, got shape {tuple(x.shape)}")
+    d = x.shape[1]
+    head = all_sum(np.concatenate([[float(len(x))], x.sum(axis=0, dtype=np.float64)]))
+    n = int(round(float(head[0])))
+    if n < 2:
+        raise ValueError(f"features has {n} sample(s) over all processes; at least 2 are needed")
+    if not np.isfinite(head).all():  # checked after the reduction, so every process raises alike
+        raise ValueError("features: features contain NaN or infinite values; check the generator output "
+                         "and the feature extractor")
+    mu = head[1:] / n
+    cov = np.zeros((d, d), dtype=np.float64)
+    for start in range(0, len(x), _ROWS):
+        c = x[start:start + _ROWS].astype(np.float64)
+        c -= mu
+        cov += c.T @ c
+    cov = all_sum(cov)
     cov /= n - 1
     return mu, cov
 
