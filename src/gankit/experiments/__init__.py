@@ -23,6 +23,8 @@ EXPERIMENTS = {
     "saturation": ("saturation", "the minimax generator loss saturates; the non-saturating one does not"),
     "js-vs-wasserstein": ("js_vs_wasserstein", "JS stays at log 2 on disjoint supports; Wasserstein grows"),
     "lipschitz": ("lipschitz", "weight clipping vs gradient penalty vs spectral norm on a Wasserstein critic"),
+    "modes": ("modes", "ring-8 / grid-25: modes captured, % high quality, reverse KL per objective and remedy"),
+    "stacked": ("stacked", "stacked Fashion-MNIST: how many of 1,000 modes each remedy covers"),
     "theory1d": ("theory1d", "Goodfellow et al.'s Figure 1, D* = p_data/(p_data+p_g), V = -log 4 + 2 JSD"),
 }
 

@@ -1,0 +1,296 @@
+"""How fast a training step runs, and how close it comes to the machine's limit.
+
+For each case this times whole training steps (warm-up first, then the median of several
+timed blocks) and reports steps/s, images/s, the peak memory, the FLOPs of one step counted
+by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix products and convolutions,
+forward and backward) and the achieved GFLOP/s -- beside the fp32 and bf16 matrix-product
+peaks measured in the same process (square products of ``--peak-size``, the largest
+figure of a few repeats).
+
+Cases:
+
+* ``gankit``: the method's own ``train_step`` on the config given (default: the default
+  run, DCGAN + non-saturating GAN on 28x28, batch 64, with its runtime: bf16 autocast and
+  channels_last on a CPU that has bf16);
+* ``plain``: a plain fp32 PyTorch loop over the same networks and the same algorithm
+  (one discriminator step on real and fresh generated samples, one generator step on
+  fresh noise, Adam with its default implementation, contiguous tensors, no autocast):
+  the baseline the fast path is measured against. It supports the objectives
+  ``nonsaturating`` and ``wasserstein`` with an optional gradient penalty.
+
+The real batch is random data of the configured shape: a step's cost does not depend on
+what the pixels show, so no data set is needed. Run ``gankit bench --help``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["matmul_peak", "count_flops", "time_steps", "gankit_case", "plain_case", "run_case", "main"]
+
+
+# ----------------------------------------------------------------------------------- machine limits
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
+    """GFLOP/s of one ``size`` x ``size`` matrix product in ``dtype`` (the best of ``repeats``)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first product warms up the kernels
+        _sync(device)
+        t = time.perf_counter()
+        (a @ b).sum().item() if device == "cpu" else a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * size ** 3 / best / 1e9
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def count_flops(step: Callable[[], object]) -> int:
+    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+def time_steps(step: Callable[[], object], device: str, warmup: int = 10, steps: int = 30,
+               blocks: int = 3) -> float:
+    """Median seconds per call of ``step`` over ``blocks`` timed blocks of ``steps`` calls."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    times = []
+    for _ in range(blocks):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        times.append((time.perf_counter() - t) / steps)
+    return statistics.median(times)
+
+
+# ----------------------------------------------------------------------------------- the two cases
+
+def _config(config: Optional[str], overrides: Sequence[str]):
+    from .api import make_config
+    from .registries import load_all
+
+    load_all()
+    return make_config(config, overrides)
+
+
+def _info(cfg):
+    from .methods.base import DataInfo
+
+    spec = cfg.data
+    if spec["name"] in ("fashion_mnist", "mnist", "stacked"):
+        size = int(spec.get("image_size", 28))
+        channels = 3 if spec["name"] == "stacked" else int(spec.get("channels", 1))
+        return DataInfo(kind="image", shape=(channels, size, size))
+    from .api import build_data
+
+    data = build_data(cfg)
+    return DataInfo(kind=data.kind, shape=tuple(data.shape))
+
+
+def _real_batches(info, n: int, count: int, device) -> List[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return [(torch.rand((n,) + tuple(info.shape), generator=g) * 2 - 1).to(device) for _ in range(count)]
+
+
+def gankit_case(config: Optional[str] = None, overrides: Sequence[str] = ()):
+    """(step function, images per step, description) for the method of a config."""
+    from .api import _method
+
+    cfg = _config(config, overrides)
+    info = _info(cfg)
+    runtime, method = _method(cfg, info)
+    batches = [runtime.tensor(b) for b in _real_batches(info, cfg.train.batch_size, method.real_batches_per_step,
+                                                        runtime.device)]
+    counter = iter(range(1 << 62))
+
+    def step():
+        return method.train_step(batches, next(counter))
+
+    images = cfg.train.batch_size * method.real_batches_per_step
+    return step, images, str(runtime.device), f"gankit ({runtime.describe()})"
+
+
+def plain_case(config: Optional[str] = None, overrides: Sequence[str] = ()):
+    """The same networks and algorithm as a plain fp32 loop: the baseline."""
+    from .api import _method
+
+    cfg = _config(config, overrides + ("runtime.precision=fp32", "runtime.channels_last=off"))
+    info = _info(cfg)
+    _, method = _method(cfg, info)            # only to build the very same networks
+    G, D = method.generator, method.discriminator
+    device = next(G.parameters()).device
+    G, D = G.to(memory_format=torch.contiguous_format), D.to(memory_format=torch.contiguous_format)
+    m = dict(cfg.method)
+    objective, penalty, k = m.get("objective", "nonsaturating"), m.get("penalty", "none"), m.get("d_steps", 1)
+    if objective not in ("nonsaturating", "wasserstein") or penalty not in ("none", "gradient") or m.get("pack", 1) != 1:
+        raise ValueError("the plain loop covers the non-saturating and Wasserstein objectives with an optional "
+                         "gradient penalty, without packing")
+    o = cfg.optim
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+    bs, z_dim = cfg.train.batch_size, G.z_dim
+    batches = _real_batches(info, bs, k, device)
+    weight = float(m.get("penalty_weight", 10.0))
+
+    def d_loss_of(real, fake):
+        if objective == "wasserstein":
+            loss = D(fake).mean() - D(real).mean()
+        else:
+            d_real, d_fake = D(real), D(fake)
+            loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+                    + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
+        if penalty == "gradient":
+            eps = torch.rand(bs, 1, 1, 1, device=device)
+            x = (eps * real + (1 - eps) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+            loss = loss + weight * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        return loss
+
+    def step():
+        for real in batches:
+            with torch.no_grad():
+                fake = G(torch.randn(bs, z_dim, device=device))
+            loss = d_loss_of(real, fake)
+            opt_d.zero_grad()
+            loss.backward()
+            opt_d.step()
+        for p in D.parameters():
+            p.requires_grad_(False)
+        out = D(G(torch.randn(bs, z_dim, device=device)))
+        g_loss = -out.mean() if objective == "wasserstein" else \
+            F.binary_cross_entropy_with_logits(out, torch.ones_like(out))
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+        return g_loss
+
+    return step, bs * k, str(device), "plain fp32 loop"
+
+
+CASES = {"gankit": gankit_case, "plain": plain_case}
+
+
+def _peak_memory_mb(device: str) -> float:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return kb / 1024
+
+
+def run_case(case: str, config: Optional[str] = None, overrides: Sequence[str] = (), steps: int = 30,
+             warmup: int = 10, blocks: int = 3) -> Dict[str, object]:
+    """Time one case in this process; returns its row."""
+    torch.manual_seed(0)
+    step, images, device, what = CASES[case](config, tuple(overrides))
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    flops = count_flops(step)
+    seconds = time_steps(step, device, warmup=warmup, steps=steps, blocks=blocks)
+    return {"case": case, "what": what, "config": config or "default", "overrides": list(overrides),
+            "steps_per_s": 1 / seconds, "images_per_s": images / seconds, "ms_per_step": 1000 * seconds,
+            "gflop_per_step": flops / 1e9, "gflops": flops / seconds / 1e9,
+            "peak_memory_mb": _peak_memory_mb(device), "device": device, "threads": torch.get_num_threads()}
+
+
+def _in_subprocess(case: str, config: Optional[str], overrides: Sequence[str], args) -> Dict[str, object]:
+    """Each case in a fresh process: peak memory is its own, and no case warms another."""
+    cmd = [sys.executable, "-m", "gankit.bench", "--one", case, "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--blocks", str(args.blocks)]
+    if config:
+        cmd += ["--config", config]
+    for o in overrides:
+        cmd += ["--set", o]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------- command line
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gankit bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default=None, help="a config YAML (default: the default run)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, repeatable (e.g. --set train.batch_size=128)")
+    p.add_argument("--cases", default="gankit,plain", help="comma-separated: gankit, plain")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per block")
+    p.add_argument("--blocks", type=int, default=3, help="timed blocks (the median is reported)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps first")
+    p.add_argument("--peak-size", type=int, default=2048, help="matrix size for the peak measurement")
+    p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one case here and print its JSON row
+    return p
+
+
+def _table(rows: List[Dict[str, object]], peaks: Dict[str, float]) -> str:
+    lines = ["| case | steps/s | images/s | GFLOP/step | GFLOP/s | % of bf16 peak | % of fp32 peak | peak MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['what']} | {r['steps_per_s']:.2f} | {r['images_per_s']:.0f} | {r['gflop_per_step']:.3f} "
+                     f"| {r['gflops']:.1f} | {100 * r['gflops'] / peaks['bf16']:.0f}% "
+                     f"| {100 * r['gflops'] / peaks['fp32']:.0f}% | {r['peak_memory_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    for name in ("steps", "blocks", "peak_size"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"gankit bench: --{name.replace('_', '-')} must be at least 1")
+    if args.one:
+        row = run_case(args.one, args.config, args.overrides, args.steps, args.warmup, args.blocks)
+        print(json.dumps(row))
+        return 0
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise SystemExit(f"gankit bench: unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    device = "cuda" if torch.cuda.is_available() and not any(o.startswith("runtime.device=cpu")
+                                                                for o in args.overrides) else "cpu"
+    peaks = {"fp32": matmul_peak(torch.float32, args.peak_size, device=device),
+             "bf16": matmul_peak(torch.bfloat16, args.peak_size, device=device)}
+    rows = [_in_subprocess(c, args.config, args.overrides, args) for c in cases]
+    print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"{torch.cuda.get_device_name() if device == 'cuda' else platform.processor() or 'cpu'}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"matrix-product peak ({args.peak_size}^2): fp32 {peaks['fp32']:.0f} GFLOP/s, "
+          f"bf16 {peaks['bf16']:.0f} GFLOP/s")
+    print(_table(rows, peaks))
+    if len(rows) >= 2 and rows[-1]["case"] == "plain":
+        print(f"speed-up over the plain fp32 loop: {rows[0]['steps_per_s'] / rows[-1]['steps_per_s']:.2f}x")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"peaks": peaks, "rows": rows, "argv": argv if argv is not None else sys.argv[1:]}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
