@@ -22,9 +22,9 @@ def load_all() -> None:
         return
     _loaded = True
     from .data import toy, images, stacked  # noqa: F401
-    from .nets import mlp, dcgan  # noqa: F401
+    from .nets import mlp, dcgan, autoencoder  # noqa: F401
     from .objectives import adversarial, fgan  # noqa: F401
-    from .methods import gan  # noqa: F401
+    from .methods import gan, ebgan, loss_sensitive  # noqa: F401
     from .metrics import evaluate, features  # noqa: F401
 
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..config import Config, OptimConfig
 from ..errors import CheckpointError, ConfigError
-from ..registries import DISCRIMINATORS, GENERATORS
+from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
 
 __all__ = ["DataInfo", "Method", "resolve_networks", "make_optimizer", "build_scheduler"]
@@ -32,12 +32,18 @@ class DataInfo:
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
-    """Replace generator/discriminator ``auto`` by the network that fits the data, in place."""
+    """Replace generator/discriminator ``auto`` by the network that fits the data, in place.
+
+    A method factory may name the networks it needs in an ``auto_networks`` attribute
+    (section -> network name, e.g. EBGAN's auto-encoder discriminator); otherwise ``auto``
+    is DCGAN for images and the MLP for vectors.
+    """
+    preferred = getattr(METHODS.get(cfg.method["name"], "method.name"), "auto_networks", {})
     for section, registry in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS)):
         spec = dict(getattr(cfg, section))
         name = spec.pop("name")
         if name == "auto":
-            name = "dcgan" if info.kind == "image" else "mlp"
+            name = preferred.get(section) or ("dcgan" if info.kind == "image" else "mlp")
         setattr(cfg, section, {"name": name, **registry.resolve_params(name, spec, section)})
 
 

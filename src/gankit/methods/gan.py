@@ -11,21 +11,31 @@ judge ``pack`` samples at once, concatenated along channels (or features), and
 ``generator_loss: feature_matching`` (Salimans et al. 2016) trains the generator to match
 the mean of the discriminator's penultimate features on real data; minibatch
 discrimination is a discriminator option (``discriminator.minibatch_kernels``).
+
+``unroll`` = k > 0 gives the unrolled GAN (Metz et al. 2017): the generator is trained
+against the discriminator it would face after k more discriminator updates, and is
+differentiated through those updates, so it is penalised for moves the discriminator can
+answer quickly (such as collapsing onto one mode). See :meth:`GAN.unrolled_discriminator`.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Literal
+from typing import Callable, Dict, List, Literal, Optional, Tuple
 
 import torch
+from torch import nn
+from torch.func import functional_call
 
 from ..config import Config
 from ..errors import ConfigError
+from ..nets.autoencoder import is_autoencoder
 from ..objectives.penalties import clip_weights_, gradient_penalty, r1_penalty, spectral_norm_all
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import DataInfo, Method, check_positive
 
-__all__ = ["GAN", "PENALTIES"]
+__all__ = ["GAN", "PENALTIES", "surrogate_step"]
+
+Tensor = torch.Tensor
 
 #: discriminator regularisers by name: (D, real, fake, weight) -> scalar added to the D loss
 PENALTIES = {
@@ -34,15 +44,75 @@ PENALTIES = {
 }
 
 
+def surrogate_step(optimizer: torch.optim.Optimizer, group: dict, theta: Tensor, grad: Optional[Tensor],
+                   state: Dict[str, Tensor], t: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """One differentiable update of ``theta`` by the rule of ``optimizer``: Adam or RMSprop
+    with the learning rate, betas/alpha, eps and weight decay of its param ``group``, as
+    ``torch.optim`` computes them.
+
+    ``state`` holds the running averages so far (``m``, ``v``; starting from the optimiser's
+    own), ``t`` counts the updates including this one. Nothing is changed in place: the
+    new parameter and state are new tensors, differentiable with respect to ``grad`` (whose
+    graph the caller keeps with ``create_graph=True``) and ``theta``.
+    """
+    if grad is None:                              # the loss does not depend on this parameter
+        grad = torch.zeros_like(theta)
+    if group.get("weight_decay", 0.0):
+        grad = grad + group["weight_decay"] * theta
+    lr, eps = group["lr"], group["eps"]
+    v_old = state.get("v", torch.zeros_like(theta))
+    if isinstance(optimizer, torch.optim.RMSprop):
+        if group.get("momentum", 0.0) or group.get("centered", False):
+            raise ConfigError("method.unroll supports RMSprop without momentum and centering only")
+        alpha = group["alpha"]
+        v = alpha * v_old + (1 - alpha) * grad * grad
+        # clamp: sqrt has an infinite slope at 0, where the state is still empty
+        return theta - lr * grad / (v.clamp_min(1e-30).sqrt() + eps), {"v": v}
+    if not isinstance(optimizer, torch.optim.Adam) or group.get("amsgrad", False):
+        raise ConfigError(f"method.unroll supports the adam and rmsprop optimisers, got {type(optimizer).__name__}")
+    beta1, beta2 = group["betas"]
+    m = beta1 * state.get("m", torch.zeros_like(theta)) + (1 - beta1) * grad
+    v = beta2 * v_old + (1 - beta2) * grad * grad
+    m_hat = m / (1 - beta1 ** t)
+    denom = (v.clamp_min(1e-30) / (1 - beta2 ** t)).sqrt() + eps
+    return theta - lr * m_hat / denom, {"m": m, "v": v}
+
+
+def _optimizer_state(optimizer: torch.optim.Optimizer, param: Tensor) -> Tuple[Dict[str, Tensor], int]:
+    """The running averages of ``param`` in ``optimizer`` (detached copies) and its step count."""
+    state = optimizer.state.get(param, {})
+    out = {}
+    for ours, theirs in (("m", "exp_avg"), ("v", "exp_avg_sq"), ("v", "square_avg")):
+        if theirs in state:
+            out[ours] = state[theirs].detach().clone()
+    step = state.get("step", 0)
+    return out, int(step.item() if torch.is_tensor(step) else step)
+
+
+class _Features(nn.Module):
+    """``forward`` = the wrapped discriminator's ``features``, so functional_call can reach it."""
+
+    def __init__(self, d: nn.Module):
+        super().__init__()
+        self.d = d
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.d.features(x)
+
+
 class GAN(Method):
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int, objective: str,
                  penalty: str = "none", penalty_weight: float = 10.0, clip: float = 0.0,
-                 spectral_norm: bool = False, pack: int = 1, generator_loss: str = "objective"):
+                 spectral_norm: bool = False, pack: int = 1, generator_loss: str = "objective",
+                 unroll: int = 0):
         super().__init__(runtime, info, cfg)
         check_positive("method.d_steps", d_steps)
         if clip < 0 or penalty_weight < 0:
             raise ConfigError(f"method.clip and method.penalty_weight must not be negative, got {clip}, "
                               f"{penalty_weight}")
+        if unroll < 0:
+            raise ConfigError(f"method.unroll must not be negative, got {unroll}")
+        self.unroll = unroll
         self.d_steps = self.real_batches_per_step = d_steps
         self.objective = OBJECTIVES.get(objective, "method.objective")()
         check_positive("method.pack", pack)
@@ -53,7 +123,12 @@ class GAN(Method):
         g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
         g = GENERATORS.build(g_spec.pop("name"), g_spec, info.shape, section="generator")
         packed_shape = (info.shape[0] * pack,) + tuple(info.shape[1:])
-        d = DISCRIMINATORS.build(d_spec.pop("name"), d_spec, packed_shape, section="discriminator")
+        d_name = d_spec.pop("name")
+        d = DISCRIMINATORS.build(d_name, d_spec, packed_shape, section="discriminator")
+        if is_autoencoder(d):
+            raise ConfigError(f"discriminator '{d_name}' is an auto-encoder, which scores samples by their "
+                              "reconstruction error; use it with method.name=ebgan, or pick discriminator.name=auto "
+                              "for method 'gan'")
         if spectral_norm:
             spectral_norm_all(d)
         self.add_module("generator", g)
@@ -68,10 +143,68 @@ class GAN(Method):
             return x
         return x.reshape(len(x) // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
-    def _generator_loss(self, D, real: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+    def _generator_loss(self, D, real: torch.Tensor, generated: torch.Tensor,
+                        features: Optional[Callable[[Tensor], Tensor]] = None) -> torch.Tensor:
         if self.generator_loss == "feature_matching":  # Salimans et al. 2016, section 3.1
-            return (D.features(real).float().mean(0) - D.features(generated).float().mean(0)).pow(2).sum()
+            features = features or D.features
+            return (features(real).float().mean(0) - features(generated).float().mean(0)).pow(2).sum()
         return self.objective.g_loss(D(generated))
+
+    def _d_loss(self, D, real: Tensor, fake: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The discriminator's loss (with its penalty) on packed batches, and D(real), D(fake)."""
+        with self.rt.autocast():
+            d_real, d_fake = D(real), D(fake)
+        d_loss = self.objective.d_loss(d_real, d_fake)
+        if self.penalty != "none":
+            d_loss = d_loss + PENALTIES[self.penalty](D, real, fake, self.penalty_weight)
+        return d_loss, d_real, d_fake
+
+    def unrolled_discriminator(self, reals: List[Tensor], fake: Tensor, steps: Optional[int] = None
+                               ) -> Tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+        """The discriminator after ``steps`` (default ``unroll``) differentiable updates,
+        as the functions (D_k, features of D_k).
+
+        The updates start from the current discriminator's parameters and buffers (copies:
+        the discriminator and its optimiser are left untouched) and follow the rule of its
+        optimiser, Adam or RMSprop with its current learning rate, continuing its running
+        averages (:func:`surrogate_step`), as Metz et al. unroll the actual optimiser. Each
+        update minimises the discriminator's loss (objective, penalty, clipping) on one real
+        batch of ``reals`` (in turn) and on ``fake``, the generator's packed batch; the
+        gradients are kept with ``create_graph=True``, so D_k depends on the generator both
+        through ``fake`` and through the unrolled parameters, and a loss on D_k
+        backpropagates through all k updates. torch.func.functional_call evaluates the
+        discriminator with the unrolled parameters; its buffers (batch-norm statistics,
+        spectral norm's power-iteration vectors) are copied too, so unlike the plain generator
+        step, the unrolled one leaves them as the discriminator's own steps left them.
+        Autocast stays as configured: double backward works under bf16 autocast.
+        """
+        D, opt = self.discriminator, self.opt_d
+        steps = self.unroll if steps is None else steps
+        named = list(D.named_parameters())
+        params = {n: p.detach().requires_grad_(True) for n, p in named}
+        buffers = {n: b.detach().clone() for n, b in D.named_buffers()}
+        states = {n: _optimizer_state(opt, p) for n, p in named}
+        groups = {id(p): g for g in opt.param_groups for p in g["params"]}
+
+        def at(p: Dict[str, Tensor]) -> Callable[[Tensor], Tensor]:
+            return lambda x: functional_call(D, (p, buffers), (x,))
+
+        for i in range(steps):
+            real = self.packed(reals[i % len(reals)])
+            d_loss, _, _ = self._d_loss(at(params), real, fake)
+            grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True, allow_unused=True)
+            new = {}
+            for (n, p), g in zip(named, grads):
+                state, t = states[n]
+                new[n], state = surrogate_step(opt, groups[id(p)], params[n], g, state, t + 1)
+                states[n] = (state, t + 1)
+                if self.clip:
+                    new[n] = new[n].clamp(-self.clip, self.clip)
+            params = new
+        features = _Features(D)
+        wrapped = {"d." + n: p for n, p in params.items()}
+        wrapped_buffers = {"d." + n: b for n, b in buffers.items()}
+        return at(params), lambda x: functional_call(features, (wrapped, wrapped_buffers), (x,))
 
     def train_step(self, batches: List[torch.Tensor], step: int) -> Dict[str, torch.Tensor]:
         G, D, rt = self.generator, self.discriminator, self.rt
@@ -81,17 +214,20 @@ class GAN(Method):
             with torch.no_grad(), rt.autocast():
                 fake = G(self.noise(m))
             real, fake = self.packed(real), self.packed(fake)
-            with rt.autocast():
-                d_real, d_fake = D(real), D(fake)
-            d_loss = self.objective.d_loss(d_real, d_fake)
-            if self.penalty != "none":
-                d_loss = d_loss + PENALTIES[self.penalty](D, real, fake, self.penalty_weight)
+            d_loss, d_real, d_fake = self._d_loss(D, real, fake)
             rt.step(d_loss, self.opt_d, "discriminator")
             if self.clip:
                 clip_weights_(D, self.clip)
         D.requires_grad_(False)                    # one generator step; D is held fixed
-        with rt.autocast():
-            g_loss = self._generator_loss(D, real, self.packed(G(self.noise(m))))
+        if self.unroll:                            # ... against D after `unroll` more steps
+            with rt.autocast():
+                generated = self.packed(G(self.noise(m)))
+            D_k, features_k = self.unrolled_discriminator(batches, generated)
+            with rt.autocast():
+                g_loss = self._generator_loss(D_k, real, generated, features_k)
+        else:
+            with rt.autocast():
+                g_loss = self._generator_loss(D, real, self.packed(G(self.noise(m))))
         rt.step(g_loss, self.opt_g, "generator")
         self.update_ema()
         self.step_schedulers()
@@ -110,9 +246,9 @@ class GAN(Method):
 def gan(runtime, info, cfg, /, d_steps: int = 1, objective: str = "nonsaturating",
         penalty: Literal["none", "gradient", "r1"] = "none", penalty_weight: float = 10.0, clip: float = 0.0,
         spectral_norm: bool = False, pack: int = 1,
-        generator_loss: Literal["objective", "feature_matching"] = "objective") -> GAN:
+        generator_loss: Literal["objective", "feature_matching"] = "objective", unroll: int = 0) -> GAN:
     """Goodfellow et al. 2014: k = d_steps discriminator steps per generator step; with any
     objective, weight clipping (WGAN), a gradient penalty (WGAN-GP, R1), spectral norm (SNGAN),
-    packing (PacGAN) or feature matching."""
+    packing (PacGAN), feature matching or unrolling (unrolled GAN)."""
     return GAN(runtime, info, cfg, d_steps, objective, penalty, penalty_weight, clip, spectral_norm, pack,
-               generator_loss)
+               generator_loss, unroll)
