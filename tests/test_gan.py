@@ -68,3 +68,23 @@ def test_ema_generator_is_used_for_sampling(tmp_path):
     assert diff > 0
     loaded = gankit.load_run(run.path)
     torch.testing.assert_close(loaded.sample(10, seed=1), run.sample(10, seed=1))
+
+
+def test_ema_warms_up_then_uses_the_configured_decay(tmp_path):
+    import torch
+
+    run = gankit.train(toy_config(tmp_path / "run", steps=5, train__ema_decay=0.999))
+    m = run.method
+    assert m.ema_updates == 5
+    assert m.ema_decay_now() == pytest.approx(6 / 15)          # (1 + t) / (10 + t) while below 0.999
+    m.ema_updates = 10_000
+    assert m.ema_decay_now() == 0.999
+    # one update moves the average by (1 - decay) of the way to the generator
+    m.ema_updates = 0
+    before = [p.clone() for p in m.ema.parameters()]
+    with torch.no_grad():
+        for p in m.generator.parameters():
+            p.add_(1.0)
+    m.update_ema()
+    for b, e, g in zip(before, m.ema.parameters(), m.generator.parameters()):
+        torch.testing.assert_close(e, b + (1 - 0.1) * (g - b))

@@ -91,13 +91,23 @@ class Method(abc.ABC):
         """Keep an exponential moving average of the generator when ``train.ema_decay`` > 0."""
         if self.cfg.train.ema_decay > 0:
             self.ema = copy.deepcopy(self.modules["generator"]).requires_grad_(False)
+            self.ema_updates = 0
+
+    def ema_decay_now(self) -> float:
+        """The decay of the next update: ``min(ema_decay, (1 + t) / (10 + t))`` after t updates,
+        so that the average forgets the random initial weights within the first few hundred
+        steps instead of keeping them for thousands (a short run's average is usable)."""
+        t = self.ema_updates
+        return min(self.cfg.train.ema_decay, (1.0 + t) / (10.0 + t))
 
     @torch.no_grad()
     def update_ema(self) -> None:
         if self.ema is None:
             return
         g = self.modules["generator"]
-        torch._foreach_lerp_(list(self.ema.parameters()), list(g.parameters()), 1.0 - self.cfg.train.ema_decay)
+        decay = self.ema_decay_now()
+        self.ema_updates += 1
+        torch._foreach_lerp_(list(self.ema.parameters()), list(g.parameters()), 1.0 - decay)
         for b_ema, b in zip(self.ema.buffers(), g.buffers()):
             b_ema.copy_(b)
 
@@ -157,6 +167,7 @@ class Method(abc.ABC):
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_updates": self.ema_updates if self.ema is not None else 0,
             "runtime": self.rt.state_dict(),
         }
 
@@ -166,6 +177,7 @@ class Method(abc.ABC):
                 m.load_state_dict(state["modules"][k])
             if self.ema is not None and state.get("ema") is not None:
                 self.ema.load_state_dict(state["ema"])
+                self.ema_updates = int(state.get("ema_updates", 1 << 30))  # older checkpoints: warm-up done
             elif self.ema is not None:
                 self.ema.load_state_dict(self.generator.state_dict())
             if networks_only:
