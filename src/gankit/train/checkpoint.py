@@ -65,6 +65,12 @@ def rng_state() -> Dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
+        from .distributed import world_size
+
+        if world_size() > 1:
+            # rank 0 writes the checkpoint and has drawn only on its own GPU; every process drew the
+            # same numbers on its own GPU, so that state is the one each process must restore
+            state["cuda_own_device"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -74,6 +80,8 @@ def set_rng_state(state: Dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+        if "cuda_own_device" in state:
+            torch.cuda.set_rng_state(state["cuda_own_device"])  # this process's current device
 
 
 class CheckpointManager:
