@@ -2,8 +2,8 @@
 
 For each case this times whole training steps (warm-up first, then the median of several
 timed blocks) and reports steps/s, images/s, the peak memory, the FLOPs of one step counted
-by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix products and convolutions,
-forward and backward) and the achieved GFLOP/s -- beside the fp32 and bf16 matrix-product
+with PyTorch's per-operator formulas (``torch.utils.flop_counter``: matrix products and
+convolutions, forward and backward) and the achieved GFLOP/s -- beside the fp32 and bf16 matrix-product
 peaks measured in the same process (square products of ``--peak-size``, the largest
 figure of a few repeats).
 
@@ -62,13 +62,28 @@ def _sync(device) -> None:
 
 
 def count_flops(step: Callable[[], object]) -> int:
-    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one call of ``step`` (matrix products and convolutions, forward and backward),
+    by PyTorch's own per-operator FLOP formulas (``torch.utils.flop_counter``).
 
-    counter = FlopCounterMode(display=False)
-    with counter:
+    A plain dispatch mode rather than ``FlopCounterMode``, whose per-module bookkeeping
+    cannot follow ``autograd.grad`` (gradient penalties)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                Counter.total += int(formula(*args, **kwargs, out_val=out))
+            return out
+
+    with Counter():
         step()
-    return int(counter.get_total_flops())
+    return Counter.total
 
 
 def time_steps(step: Callable[[], object], device: str, warmup: int = 10, steps: int = 30,
@@ -206,30 +221,42 @@ def _peak_memory_mb(device: str) -> float:
 def run_case(case: str, config: Optional[str] = None, overrides: Sequence[str] = (), steps: int = 30,
              warmup: int = 10, blocks: int = 3) -> Dict[str, object]:
     """Time one case in this process; returns its row."""
+    from .train import distributed
+
     torch.manual_seed(0)
     step, images, device, what = CASES[case](config, tuple(overrides))
     if torch.device(device).type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    flops = count_flops(step)
+    flops = count_flops(step)                       # one process's share of the work
     seconds = time_steps(step, device, warmup=warmup, steps=steps, blocks=blocks)
-    return {"case": case, "what": what, "config": config or "default", "overrides": list(overrides),
-            "steps_per_s": 1 / seconds, "images_per_s": images / seconds, "ms_per_step": 1000 * seconds,
-            "gflop_per_step": flops / 1e9, "gflops": flops / seconds / 1e9,
+    world = distributed.world_size()
+    return {"case": case, "what": what + (f", {world} processes" if world > 1 else ""),
+            "config": config or "default", "overrides": list(overrides), "processes": world,
+            "steps_per_s": 1 / seconds, "images_per_s": world * images / seconds, "ms_per_step": 1000 * seconds,
+            "gflop_per_step": world * flops / 1e9, "gflops": world * flops / seconds / 1e9,
             "peak_memory_mb": _peak_memory_mb(device), "device": device, "threads": torch.get_num_threads()}
 
 
-def _in_subprocess(case: str, config: Optional[str], overrides: Sequence[str], args) -> Dict[str, object]:
-    """Each case in a fresh process: peak memory is its own, and no case warms another."""
-    cmd = [sys.executable, "-m", "gankit.bench", "--one", case, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--blocks", str(args.blocks)]
+def _in_subprocess(case: str, config: Optional[str], overrides: Sequence[str], args,
+                   nproc: int = 1) -> Dict[str, object]:
+    """Each case in a fresh process (or ``nproc`` processes under torchrun): peak memory is
+    its own, and no case warms another."""
+    launch = [sys.executable, "-m", "gankit.bench"]
+    if nproc > 1:
+        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                  "-m", "gankit.bench"]
+    cmd = launch + ["--one", case, "--steps", str(args.steps), "--warmup", str(args.warmup),
+                    "--blocks", str(args.blocks)]
     if config:
         cmd += ["--config", config]
     for o in overrides:
         cmd += ["--set", o]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr.strip()}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr.strip()[-3000:]}")
+    row = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+    row["label"] = ", ".join([*overrides, *([f"{nproc} processes"] if nproc > 1 else [])]) or "defaults"
+    return row
 
 
 # ----------------------------------------------------------------------------------- command line
@@ -245,16 +272,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--blocks", type=int, default=3, help="timed blocks (the median is reported)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     p.add_argument("--peak-size", type=int, default=2048, help="matrix size for the peak measurement")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="also time the gankit case at each value of one config key (the others as given), "
+                        "e.g. --sweep train.batch_size=32,64,128; repeatable")
+    p.add_argument("--nprocs", default="", metavar="N1,N2,...",
+                   help="also time the gankit case in N processes under torchrun (per-process batch as "
+                        "configured; set runtime.threads so that the processes share the cores)")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # run one case here and print its JSON row
     return p
 
 
 def _table(rows: List[Dict[str, object]], peaks: Dict[str, float]) -> str:
-    lines = ["| case | steps/s | images/s | GFLOP/step | GFLOP/s | % of bf16 peak | % of fp32 peak | peak MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| case | settings | steps/s | images/s | GFLOP/step | GFLOP/s | % of bf16 peak | % of fp32 peak "
+             "| peak MB |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['what']} | {r['steps_per_s']:.2f} | {r['images_per_s']:.0f} | {r['gflop_per_step']:.3f} "
+        lines.append(f"| {r['what']} | {r.get('label', '')} | {r['steps_per_s']:.2f} | {r['images_per_s']:.0f} | {r['gflop_per_step']:.3f} "
                      f"| {r['gflops']:.1f} | {100 * r['gflops'] / peaks['bf16']:.0f}% "
                      f"| {100 * r['gflops'] / peaks['fp32']:.0f}% | {r['peak_memory_mb']:.0f} |")
     return "\n".join(lines)
@@ -266,8 +299,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if getattr(args, name) < 1:
             raise SystemExit(f"gankit bench: --{name.replace('_', '-')} must be at least 1")
     if args.one:
-        row = run_case(args.one, args.config, args.overrides, args.steps, args.warmup, args.blocks)
-        print(json.dumps(row))
+        from .train import distributed
+
+        with distributed.session():
+            row = run_case(args.one, args.config, args.overrides, args.steps, args.warmup, args.blocks)
+            if distributed.is_main():
+                print(json.dumps(row))
         return 0
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
@@ -278,14 +315,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     peaks = {"fp32": matmul_peak(torch.float32, args.peak_size, device=device),
              "bf16": matmul_peak(torch.bfloat16, args.peak_size, device=device)}
     rows = [_in_subprocess(c, args.config, args.overrides, args) for c in cases]
+    for sweep in args.sweep:
+        key, _, values = sweep.partition("=")
+        if not values:
+            raise SystemExit(f"gankit bench: --sweep {sweep!r}: expected KEY=V1,V2,...")
+        for v in values.split(","):
+            rows.append(_in_subprocess("gankit", args.config, [*args.overrides, f"{key}={v}"], args))
+    for n in [int(v) for v in args.nprocs.split(",") if v.strip()]:
+        rows.append(_in_subprocess("gankit", args.config, args.overrides, args, nproc=n))
     print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{torch.cuda.get_device_name() if device == 'cuda' else platform.processor() or 'cpu'}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"matrix-product peak ({args.peak_size}^2): fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s")
     print(_table(rows, peaks))
-    if len(rows) >= 2 and rows[-1]["case"] == "plain":
-        print(f"speed-up over the plain fp32 loop: {rows[0]['steps_per_s'] / rows[-1]['steps_per_s']:.2f}x")
+    if cases[:2] == ["gankit", "plain"]:
+        print(f"speed-up over the plain fp32 loop: {rows[0]['steps_per_s'] / rows[1]['steps_per_s']:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"peaks": peaks, "rows": rows, "argv": argv if argv is not None else sys.argv[1:]}, f, indent=2)

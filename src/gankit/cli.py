@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("name", metavar="NAME")
     x.add_argument("options", nargs=argparse.REMAINDER, help="the experiment's own options, e.g. --out DIR")
 
+    b = sub.add_parser("bench", help="time training steps: steps/s, images/s, GFLOP/s against the machine's peak",
+                       description="Time training steps of a config (default: the default run) beside a plain "
+                       "fp32 loop of the same networks. Options after `bench` go to it: see `gankit bench --help`.",
+                       add_help=False)
+    b.add_argument("options", nargs=argparse.REMAINDER)
+
     sub.add_parser("list", help="list registered methods, data sets, networks and objectives",
                    description="List every registered part with its config parameters and defaults.")
     return p
@@ -232,7 +238,13 @@ def cmd_experiment(args) -> int:
     return run_experiment(args.name, args.options)
 
 
-COMMANDS = {"experiment": cmd_experiment, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
+def cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args.options)
+
+
+COMMANDS = {"bench": cmd_bench, "experiment": cmd_experiment, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
