@@ -9,7 +9,7 @@ def test_defaults_are_the_default_run():
     cfg = build_config({})
     assert cfg.method == {"name": "gan", "d_steps": 1, "objective": "nonsaturating", "penalty": "none",
                           "penalty_weight": 10.0, "clip": 0.0, "spectral_norm": False, "pack": 1,
-                          "generator_loss": "objective"}
+                          "generator_loss": "objective", "unroll": 0}
     assert cfg.data["name"] == "fashion_mnist"
     assert cfg.generator["name"] == "auto"
 
