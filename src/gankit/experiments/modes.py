@@ -36,7 +36,7 @@ from ..registry import closest
 from ..viz.plots import pyplot, save_figure
 from . import write_json
 
-__all__ = ["SETTINGS", "PUBLISHED", "run", "one_run", "main", "NAME"]
+__all__ = ["SETTINGS", "PUBLISHED", "run", "one_run", "run_settings", "summarise", "table", "main", "NAME"]
 
 NAME = "modes"
 
@@ -113,18 +113,8 @@ def one_run(data: str, setting: str, seed: int, steps: int, out: str, threads: i
 
 def run(data: str = "ring8", settings: Sequence[str] = ("gan", "pacgan2"), seeds: int = 5, steps: int = 5000,
         out: Optional[str] = None, workers: int = 1) -> Dict[str, object]:
-    unknown = [s for s in settings if s not in SETTINGS]
-    if unknown:
-        raise ConfigError(f"unknown setting '{unknown[0]}'{closest(unknown[0], SETTINGS)}; "
-                          f"available: {', '.join(SETTINGS)}")
-    if seeds < 1 or steps < 1 or workers < 1:
-        raise ConfigError("--seeds, --steps and --workers must be at least 1")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        threads = 1 if workers > 1 else 0
-        jobs = [(data, s, seed, steps, os.path.join(tmp, f"{s}-{seed}"), threads)
-                for s in settings for seed in range(seeds)]
-        runs = run_jobs(one_run, jobs, workers)
+    runs = run_settings(one_run, (data,), settings, SETTINGS, seeds, steps, workers)
     rows = summarise(runs, settings, SETTINGS, ("modes", "high_quality", "reverse_kl"))
     samples = {s: np.asarray(next(r for r in runs if r["setting"] == s)["samples"]) for s in settings}
     res = {"data": data, "steps": steps, "seeds": seeds, "rows": rows,
@@ -150,12 +140,25 @@ def summarise(runs: List[dict], settings: Sequence[str], described: Dict[str, tu
     return rows
 
 
-def run_jobs(fn, jobs: List[tuple], workers: int) -> List[dict]:
-    """``fn(*job)`` for every job, in ``workers`` spawned processes when more than one."""
-    if workers > 1:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            return pool.starmap(fn, jobs, chunksize=1)
-    return [fn(*j) for j in jobs]
+def run_settings(fn, lead: tuple, settings: Sequence[str], table: Dict[str, tuple], seeds: int, steps: int,
+                 workers: int) -> List[dict]:
+    """``fn(*lead, setting, seed, steps, out_dir, threads)`` for every setting and seed (seeds
+    0 .. seeds-1), in ``workers`` spawned processes of one thread each when more than one;
+    run directories live in a temporary folder."""
+    unknown = [s for s in settings if s not in table]
+    if unknown:
+        raise ConfigError(f"unknown setting '{unknown[0]}'{closest(unknown[0], table)}; "
+                          f"available: {', '.join(table)}")
+    if seeds < 1 or steps < 1 or workers < 1:
+        raise ConfigError("--seeds, --steps and --workers must be at least 1")
+    with tempfile.TemporaryDirectory() as tmp:
+        threads = 1 if workers > 1 else 0
+        jobs = [(*lead, s, seed, steps, os.path.join(tmp, f"{s}-{seed}"), threads)
+                for s in settings for seed in range(seeds)]
+        if workers > 1:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                return pool.starmap(fn, jobs, chunksize=1)
+        return [fn(*j) for j in jobs]
 
 
 def table(res: Dict[str, object]) -> str:

@@ -18,8 +18,6 @@ says how much of that is spent here.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -27,11 +25,9 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..registry import closest
 from ..viz.plots import pyplot, save_figure
 from . import write_json
-from .modes import run_jobs, summarise
+from .modes import run_settings, summarise
 
 __all__ = ["SETTINGS", "PUBLISHED", "run", "one_run", "score", "main", "NAME"]
 
@@ -106,17 +102,8 @@ def reference(seed: int = 0) -> Dict[str, float]:
 
 def run(settings: Sequence[str] = ("dcgan", "pacgan2"), seeds: int = 1, steps: int = 6000,
         out: Optional[str] = None, workers: int = 1) -> Dict[str, object]:
-    unknown = [s for s in settings if s not in SETTINGS]
-    if unknown:
-        raise ConfigError(f"unknown setting '{unknown[0]}'{closest(unknown[0], SETTINGS)}; "
-                          f"available: {', '.join(SETTINGS)}")
-    if seeds < 1 or steps < 1 or workers < 1:
-        raise ConfigError("--seeds, --steps and --workers must be at least 1")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        threads = 1 if workers > 1 else 0
-        jobs = [(s, seed, steps, os.path.join(tmp, f"{s}-{seed}"), threads) for s in settings for seed in range(seeds)]
-        runs = run_jobs(one_run, jobs, workers)
+    runs = run_settings(one_run, (), settings, SETTINGS, seeds, steps, workers)
     rows = summarise(runs, settings, SETTINGS, ("modes", "kl"))
     grids = {s: np.asarray(next(r for r in runs if r["setting"] == s)["grid"]) for s in settings}
     res = {"steps": steps, "seeds": seeds, "n_samples": N_SAMPLES, "rows": rows, "real": reference(),
