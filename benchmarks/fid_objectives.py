@@ -1,20 +1,21 @@
-"""FID of each objective on Fashion-MNIST at the same CPU budget, beside Lucic et al.'s ranking.
+"""FID of each objective on Fashion-MNIST at the same compute budget, beside Lucic et al.'s ranking.
 
-Protocol: the DCGAN networks of the default run on Fashion-MNIST 28x28, batch 64; each
-setting gets the same wall-clock budget of ``--budget`` seconds of training on this
-machine: its step rate is measured first (``gankit.bench``: median of 3 blocks of 20 steps
-after 5 warm-up steps, random data of the right shape), and it trains for
-``budget x rate`` generator steps. Settings that take several critic steps per generator
-step (WGAN, WGAN-GP: 5) therefore get fewer generator steps. FID is computed between 10,000
-samples of the final generator and the 10,000 Fashion-MNIST test images with gankit's
-Fashion-MNIST classifier features (NOT Inception features, so the numbers are not
+Protocol: the DCGAN networks of the default run on Fashion-MNIST 28x28, batch 64. Every
+setting gets the same budget of floating-point work: ``--budget`` generator steps of the
+non-saturating GAN, converted into steps of each setting by the FLOPs of one of its steps
+(``gankit.bench.count_flops``: matrix products and convolutions, forward and backward), so
+settings that take 5 critic steps per generator step (WGAN, WGAN-GP) get about a fifth of
+the generator steps. A FLOP budget, unlike a wall-clock one, does not depend on what else
+runs on the machine; the wall-clock time of each run is reported beside it. FID is computed
+between 10,000 samples of the final generator and the 10,000 Fashion-MNIST test images with
+gankit's Fashion-MNIST classifier features (NOT Inception features, so the numbers are not
 comparable with Lucic et al.'s; the table ranks the objectives).
 
 Each setting uses its paper's optimiser: GAN/LSGAN/hinge Adam(2e-4, 0.5); WGAN RMSprop
 (5e-5), clipping 0.01, 5 critic steps; WGAN-GP Adam(1e-4, 0, 0.9), penalty 10, 5 critic
 steps, layer norm in the critic; SNGAN hinge + spectral norm, Adam(2e-4, 0.5).
 
-    python benchmarks/fid_objectives.py --budget 150 --json fid_objectives.json
+    python benchmarks/fid_objectives.py --budget 1000 --json fid_objectives.json
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ import time
 import torch
 
 import gankit
-from gankit.bench import gankit_case, time_steps
+from gankit.bench import count_flops, gankit_case
 from gankit.metrics.evaluate import evaluate_run
 
 SETTINGS = {
@@ -66,36 +67,47 @@ def dotted(cfg: dict) -> list:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=float, default=150.0, help="training seconds per setting")
+    p.add_argument("--budget", type=int, default=1000, help="non-saturating GAN steps' worth of FLOPs per setting")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     p.add_argument("--settings", default=",".join(SETTINGS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n", type=int, default=10000, help="samples for FID")
     p.add_argument("--json", default=None)
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = {}
     t0 = time.perf_counter()
+
+    def flops(setting: str) -> int:
+        step = gankit_case(None, dotted(overrides_of(setting, 1, args.seed)))[0]
+        step()                                  # the first step may do one-off work
+        return count_flops(step)
+
+    budget = args.budget * flops("ns")
     with tempfile.TemporaryDirectory() as tmp:
         for setting in args.settings.split(","):
-            step, _, device, _ = gankit_case(None, dotted(overrides_of(setting, 1, args.seed)))
-            rate = 1.0 / time_steps(step, device, warmup=5, steps=20, blocks=3)
-            steps = max(1, int(args.budget * rate))
+            per_step = flops(setting)
+            steps = max(1, round(budget / per_step))
             t = time.perf_counter()
             run = gankit.train(overrides_of(setting, steps, args.seed), out=os.path.join(tmp, setting))
             seconds = time.perf_counter() - t
             fid = evaluate_run(run, ["fid"], n=args.n, split="test", seed=args.seed)["fid"]
-            rows[setting] = {"what": SETTINGS[setting][0], "steps_per_s": rate, "steps": steps,
+            rows[setting] = {"what": SETTINGS[setting][0], "gflop_per_step": per_step / 1e9, "steps": steps,
                              "train_seconds": seconds, "fid": fid, "lucic": LUCIC[setting]}
-            print(f"{setting}: {steps} steps ({rate:.2f}/s) in {seconds:.0f} s, FID {fid:.2f}", flush=True)
+            print(f"{setting}: {steps} steps ({per_step / 1e9:.2f} GFLOP each) in {seconds:.0f} s, FID {fid:.2f}",
+                  flush=True)
     print(f"date: {datetime.date.today()}  machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}; {time.perf_counter() - t0:.0f} s in all")
-    print(f"command: python benchmarks/fid_objectives.py --budget {args.budget:g} --seed {args.seed}")
-    print(f"| objective | generator steps in {args.budget:g} s | FID (gankit features) | rank "
-          "| Lucic et al. FID (Inception, best of a large search) |")
-    print("|---|---:|---:|---:|---|")
+    print(f"command: python benchmarks/fid_objectives.py --budget {args.budget} --seed {args.seed}")
+    print(f"| objective | generator steps ({budget / 1e12:.1f} TFLOP each) | train seconds | FID (gankit features) "
+          "| rank | Lucic et al. FID (Inception, best of a large search) |")
+    print("|---|---:|---:|---:|---:|---|")
     order = sorted(rows, key=lambda s: rows[s]["fid"])
     for s in rows:
         r = rows[s]
-        print(f"| {r['what']} | {r['steps']} | {r['fid']:.2f} | {order.index(s) + 1} | {r['lucic']} |")
+        print(f"| {r['what']} | {r['steps']} | {r['train_seconds']:.0f} | {r['fid']:.2f} | {order.index(s) + 1} "
+              f"| {r['lucic']} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

@@ -9,9 +9,9 @@ for 26,000 held-out real stacked images (test split) are the ceiling set by the 
 and the sample size.
 
 Networks and budget: the DCGAN networks of the default run (3 channels in and out), batch
-64, Adam(2e-4, 0.5), ``--steps`` generator steps, bf16 autocast on the CPU. PacGAN's
-protocol trains its DCGAN for 20 epochs (about 31,000 steps of batch 64) -- ``--steps``
-says how much of that is spent here.
+64, Adam(2e-4, 0.5), ``--steps`` generator steps, bf16 autocast on the CPU: a CPU budget,
+far shorter than the published runs, and Fashion-MNIST rather than MNIST, so the published
+rows are context, not a like-for-like comparison.
 
     gankit experiment stacked --settings dcgan,pacgan2 --steps 6000 --seeds 2 --out DIR
 """
