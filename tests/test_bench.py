@@ -52,3 +52,10 @@ def test_command_line_table_and_json(tmp_path, capsys):
     assert rows[2]["label"].endswith("train.batch_size=4")
     with pytest.raises(SystemExit, match="unknown case"):
         main(["--cases", "fast"])
+
+
+def test_gankit_bench_passes_every_option_to_the_benchmark(capsys):
+    from gankit.cli import main as cli_main
+
+    with pytest.raises(SystemExit, match="--steps must be at least 1"):
+        cli_main(["bench", "--steps", "0", "--json", "unused.json"])

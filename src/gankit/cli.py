@@ -248,6 +248,11 @@ COMMANDS = {"bench": cmd_bench, "experiment": cmd_experiment, "train": cmd_train
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # all of its options are its own (argparse's REMAINDER drops leading options)
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.command:
