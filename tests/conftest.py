@@ -35,3 +35,23 @@ def image_npz(tmp_path):
     path = tmp_path / "images.npz"
     np.savez(path, x=x)
     return path
+
+
+def ring_before_after(cfg, tmp_path):
+    """Train ``cfg`` for one step and in full; for each, the mean distance of 2,500 samples to
+    their nearest mode and the mode statistics (plus ``within_0.1``, the share of samples
+    within 0.1 of a mode): ((d0, s0), (d1, s1)) and the full run."""
+    import gankit
+    from gankit.metrics.modes import toy_mode_stats
+
+    untrained = gankit.train({**cfg, "train": {**cfg["train"], "steps": 1}, "out": str(tmp_path / "start")})
+    run = gankit.train(cfg)
+
+    def stats(r):
+        x = r.sample(2500, seed=0).double()
+        nearest = torch.cdist(x, r.data.modes.double()).min(1).values
+        stats = toy_mode_stats(x, r.data.modes, r.data.mode_stds)
+        stats["within_0.1"] = (nearest < 0.1).double().mean().item()
+        return nearest.mean().item(), stats
+
+    return stats(untrained), stats(run), run

@@ -9,11 +9,10 @@ import torch
 import gankit
 from gankit import ConfigError
 from gankit.methods.ebgan import EBGAN, ebgan_d_loss, ebgan_g_loss, pull_away_term
-from gankit.metrics.modes import toy_mode_stats
 from gankit.nets.autoencoder import ConvAutoEncoder, MLPAutoEncoder, autoencoder, is_autoencoder
 from gankit.registries import DISCRIMINATORS, load_all
 
-from conftest import toy_config
+from conftest import ring_before_after, toy_config
 from test_resume import _assert_same_state
 
 
@@ -158,15 +157,7 @@ def test_ebgan_learns_the_ring(tmp_path):
     cfg["data"] = {"name": "ring8", "n_samples": 20000}
     cfg["method"] = {"name": "ebgan", "margin": 1.0, "pt_weight": 0.1}
     cfg["discriminator"] = {"name": "autoencoder", "hidden": 128, "layers": 2, "code": 32}
-    untrained = gankit.train({**cfg, "train": {**cfg["train"], "steps": 1}, "out": str(tmp_path / "start")})
-    run = gankit.train(cfg)
-
-    def stats(r):
-        x = r.sample(2500, seed=0).double()
-        distance = torch.cdist(x, r.data.modes.double()).min(1).values.mean().item()
-        return distance, toy_mode_stats(x, r.data.modes, r.data.mode_stds)
-
-    (d0, s0), (d1, s1) = stats(untrained), stats(run)
+    (d0, s0), (d1, s1), run = ring_before_after(cfg, tmp_path)
     assert d1 < 0.4 * d0, (d0, d1)
     assert s0["modes_captured"] == 0 and s1["modes_captured"] >= 3, s1
     # the auto-encoder tells data from generated samples: low energy on real data

@@ -5,10 +5,9 @@ import torch
 import gankit
 from gankit import ConfigError
 from gankit.methods.loss_sensitive import loss_sensitive_d_loss, pair_distance
-from gankit.metrics.modes import toy_mode_stats
 from gankit.objectives.penalties import lipschitz_margin_penalty
 
-from conftest import toy_config
+from conftest import ring_before_after, toy_config
 
 
 @pytest.fixture(autouse=True)
@@ -93,17 +92,8 @@ def test_loss_sensitive_learns_the_ring(tmp_path):
                      optim__beta1=0.0)
     cfg["data"] = {"name": "ring8", "n_samples": 20000}
     cfg["method"] = {"name": "loss_sensitive", "slack_weight": 100.0}
-    untrained = gankit.train({**cfg, "train": {**cfg["train"], "steps": 1}, "out": str(tmp_path / "start")})
-    run = gankit.train(cfg)
-
-    def stats(r):
-        x = r.sample(2500, seed=0).double()
-        nearest = torch.cdist(x, r.data.modes.double()).min(1).values
-        # mean distance to the nearest mode, share within 0.1 of one, modes within 3 stds
-        return nearest.mean().item(), (nearest < 0.1).double().mean().item(), toy_mode_stats(
-            x, r.data.modes, r.data.mode_stds)
-
-    (d0, near0, s0), (d1, near1, s1) = stats(untrained), stats(run)
+    (d0, s0), (d1, s1), run = ring_before_after(cfg, tmp_path)
+    near0, near1 = s0["within_0.1"], s1["within_0.1"]
     assert d1 < 0.5 * d0, (d0, d1)
     assert near0 < 0.01 and near1 > 0.05, (near0, near1)
     assert s0["modes_captured"] == 0 and s1["modes_captured"] >= 1, s1

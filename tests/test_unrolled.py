@@ -9,10 +9,9 @@ from torch import nn
 import gankit
 from gankit import ConfigError
 from gankit.methods.gan import surrogate_step
-from gankit.metrics.modes import toy_mode_stats
 from gankit.objectives.adversarial import Objective
 
-from conftest import toy_config
+from conftest import ring_before_after, toy_config
 from test_resume import _assert_same_state, _interrupt_at
 
 f64 = torch.float64
@@ -226,14 +225,6 @@ def test_unrolled_gan_learns_the_ring(tmp_path):
                      generator__hidden=64, discriminator__hidden=64, optim__lr_g=1e-3, optim__lr_d=1e-3,
                      optim__beta1=0.0, method__unroll=3)
     cfg["data"] = {"name": "ring8", "n_samples": 20000}
-    untrained = gankit.train({**cfg, "train": {**cfg["train"], "steps": 1}, "out": str(tmp_path / "start")})
-    run = gankit.train(cfg)
-
-    def stats(r):
-        x = r.sample(2500, seed=0).double()
-        distance = torch.cdist(x, r.data.modes.double()).min(1).values.mean().item()
-        return distance, toy_mode_stats(x, r.data.modes, r.data.mode_stds)
-
-    (d0, s0), (d1, s1) = stats(untrained), stats(run)
+    (d0, s0), (d1, s1), run = ring_before_after(cfg, tmp_path)
     assert d1 < 0.5 * d0, (d0, d1)
     assert s0["modes_captured"] == 0 and s1["modes_captured"] >= 3, s1
