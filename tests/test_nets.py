@@ -51,3 +51,49 @@ def test_dcgan_discriminator_norm_treats_samples_independently_unless_batch(norm
     assert independent == (norm != "batch")   # batch norm mixes the samples of a batch
     kinds = {type(m).__name__ for m in d.modules()}
     assert ("BatchNorm2d" in kinds) == (norm == "batch") and ("GroupNorm" in kinds) == (norm == "layer")
+
+
+@pytest.mark.parametrize("minibatch_kernels", [0, 4])
+def test_dcgan_channels_last_gives_the_same_numbers_and_keeps_the_layout(minibatch_kernels):
+    """channels_last networks (the runtime's choice for images) read out in memory order and
+    hand the first generator map over in that layout: same outputs and gradients as the
+    contiguous networks, and (without minibatch discrimination) every activation's gradient
+    in the layout its forward saved."""
+    import copy
+
+    torch.manual_seed(0)
+    g = dcgan_generator((3, 32, 32), z_dim=10, width=8).double()
+    d = dcgan_discriminator((3, 32, 32), width=8, minibatch_kernels=minibatch_kernels).double()
+    g_cl = copy.deepcopy(g).to(memory_format=torch.channels_last)
+    d_cl = copy.deepcopy(d).to(memory_format=torch.channels_last)
+    z = torch.randn(6, 10, dtype=torch.float64)
+    outs, grads = [], []
+    for gen, disc in ((g, d), (g_cl, d_cl)):
+        layouts = []
+        for m in list(gen.modules()) + list(disc.modules()):
+            if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU)):
+                def keep(mod, inp, out, layouts=layouts):
+                    saved = out.is_contiguous(memory_format=torch.channels_last)
+                    out.register_hook(lambda grad: layouts.append(
+                        (saved, grad.is_contiguous(memory_format=torch.channels_last))))
+                m.register_forward_hook(keep)
+        out = disc(gen(z))
+        out.sum().backward()
+        outs.append(out.detach())
+        grads.append([p.grad.clone() for p in list(gen.parameters()) + list(disc.parameters())])
+        if not minibatch_kernels:  # minibatch discrimination reads (C, H, W)-ordered features: a copy
+            assert layouts and all(saved == got for saved, got in layouts), layouts
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads[1], grads[0]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_adam_runs_fused_where_pytorch_has_the_kernel():
+    from gankit.config import OptimConfig
+    from gankit.methods.base import make_optimizer
+
+    net = torch.nn.Linear(3, 2)
+    adam = make_optimizer(net.parameters(), 1e-3, OptimConfig())
+    assert adam.defaults["fused"] is True
+    rms = make_optimizer(net.parameters(), 1e-3, OptimConfig(optimizer="rmsprop"))
+    assert rms.defaults["foreach"] is True

@@ -48,10 +48,15 @@ def resolve_networks(cfg: Config, info: DataInfo) -> None:
 
 
 def make_optimizer(params, lr: float, optim: OptimConfig) -> torch.optim.Optimizer:
+    """The configured optimiser. Adam runs fused (one kernel over all parameters) where PyTorch
+    has a fused kernel for the parameters' device and dtype (CPU and CUDA floating point),
+    and as ``foreach`` otherwise."""
+    params = list(params)
     if optim.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=optim.weight_decay, foreach=True)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     return torch.optim.Adam(params, lr=lr, betas=(optim.beta1, optim.beta2), weight_decay=optim.weight_decay,
-                            foreach=True)
+                            **({"fused": True} if fused else {"foreach": True}))
 
 
 def build_scheduler(optimizer, cfg: Config):

@@ -12,6 +12,7 @@ from typing import Literal, Tuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
@@ -55,6 +56,11 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.project(z).view(len(z), self.ch, self.base, self.base)
+        if self.up[0].weight.is_contiguous(memory_format=torch.channels_last):
+            # the network runs channels_last: give the first map the same layout, so that the
+            # gradients coming back from the convolutions meet batch norm and ReLU in the
+            # layout they saved (mixed layouts take PyTorch's slow element-wise path)
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.up(self.project_bn(x))
 
 
@@ -92,7 +98,16 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits D(x) before the sigmoid, shape (N,)."""
-        return self.head(self.features(x))
+        h = self.body(x)
+        if (isinstance(self.head.minibatch, nn.Identity) and not h.is_contiguous()
+                and h.is_contiguous(memory_format=torch.channels_last)):
+            # channels_last maps: read out in memory order (N, H, W, C) with the weight permuted
+            # the same way. The same logits as flattening in (C, H, W) order, but no copy, and
+            # the gradient reaches the last LeakyReLU in the layout it saved.
+            n, c, hh, ww = h.shape
+            w = self.out.weight.view(1, c, hh, ww).permute(0, 2, 3, 1).reshape(1, c * hh * ww)
+            return F.linear(h.permute(0, 2, 3, 1).reshape(n, c * hh * ww), w, self.out.bias).squeeze(1)
+        return self.head(h.flatten(1))
 
 
 def _check_width(width: int) -> None:
