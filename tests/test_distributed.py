@@ -163,6 +163,20 @@ def test_signal_stops_every_process_at_one_step_and_resume_matches(two_process_r
     assert steps == sorted(steps)
 
 
+def test_time_limit_stops_every_process_at_one_step(two_process_run, tmp_path):
+    tmp, base, proc, codes = two_process_run
+    cfg = yaml.safe_load((tmp / "cfg.yaml").read_text())
+    cfg["train"].update(steps=100000, time_limit=2.0, checkpoint_every=0)
+    cfg["eval"]["every"] = 0
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "t" / "run"
+    proc, codes = _torchrun(tmp_path, tmp_path / "t", ["train", str(tmp_path / "cfg.yaml"), "--out", str(out)])
+    assert codes == {0: 0, 1: 0}
+    (ckpt,) = (out / "checkpoints").glob("step_*.pt")   # rank 0 wrote the one step both stopped at
+    step = int(ckpt.stem.split("_")[1])
+    assert 0 < step < 100000 and f"run stopped at step {step} of 100000" in proc.stdout
+
+
 def test_resume_with_another_number_of_processes_is_refused(two_process_run, tmp_path):
     tmp, base, proc, codes = two_process_run
     run_dir = tmp_path / "copy"

@@ -143,3 +143,32 @@ def test_full_disk_during_training_keeps_the_last_checkpoint_and_resume_works(tm
     reference = gankit.train(toy_config(tmp_path / "a", steps=60, train__checkpoint_every=20))
     assert resumed.step == 60
     _assert_same_state(reference, resumed)
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_continues_exactly(tmp_path):
+    """train.time_limit ends the call at the first step past the limit, writes that step's
+    checkpoint and reports it; resume trains for another limit, and the weights equal an
+    uninterrupted run to the same step."""
+    cfg = toy_config(tmp_path / "r", steps=100000, train__time_limit=0.4, train__checkpoint_every=0)
+    run = gankit.train(cfg)
+    first = run.step
+    assert run.status == "time_limit" and 0 < first < 100000
+    assert (run.path / "checkpoints" / f"step_{first:08d}.pt").is_file()
+    more = gankit.resume(run.path)
+    assert more.status == "time_limit" and more.step > first
+    ref = gankit.train(toy_config(tmp_path / "ref", steps=more.step, train__checkpoint_every=0))
+    assert ref.status == "finished"
+    _assert_same_state(gankit.load_run(run.path), ref)
+
+
+def test_time_limit_on_the_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "ring8", "--out", str(tmp_path / "cli"),
+                           "--set", "train.steps=100000", "--set", "train.time_limit=0.3",
+                           "--set", "train.progress=none"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "time limit of 0.3 s reached: run stopped at step" in proc.stdout
+    for bad in ("-1", ".nan"):  # YAML's NaN
+        proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--data", "ring8", "--out",
+                               str(tmp_path / "bad"), "--set", f"train.time_limit={bad}"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "train.time_limit must not be negative" in proc.stderr, proc.stderr

@@ -47,7 +47,7 @@ class Run:
     method: Method
     step: int = 0
     data: Optional[Dataset] = None
-    status: str = ""                 #: "finished" or "interrupted" after training
+    status: str = ""                 #: "finished", "time_limit" or "interrupted" after training
     stop_signal: Optional[int] = None  #: the signal that interrupted training
 
     @property

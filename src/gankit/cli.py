@@ -142,7 +142,11 @@ def _report(run) -> int:
         return 128 + int(run.stop_signal or signal.SIGINT)  # the shell's convention for "stopped by a signal"
     if _rank() != 0:
         return 0
-    print(f"run finished at step {run.step}: {run.path}")
+    if run.status == "time_limit":
+        print(f"time limit of {run.config.train.time_limit:g} s reached: run stopped at step {run.step} of "
+              f"{run.config.train.steps}: {run.path}")
+    else:
+        print(f"run finished at step {run.step}: {run.path}")
     print(f"  samples: {run.path / 'samples'}   losses: {run.path / 'loss.png'}")
     return 0
 

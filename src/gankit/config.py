@@ -41,6 +41,7 @@ class TrainConfig:
     keep_checkpoints: int = 3         #: how many step checkpoints to keep (newest first)
     n_samples: int = 64               #: images in each sample grid
     ema_decay: float = 0.0            #: generator moving average (0 disables, 0.999 is typical)
+    time_limit: float = 0.0           #: seconds of training per train/resume call (0: none); stops with a checkpoint
     progress: Literal["auto", "bar", "lines", "none"] = "auto"
 
 
@@ -216,7 +217,7 @@ def _fixed(section: str, cls, raw: Dict[str, Any]):
 
 _POSITIVE = {"train": ("steps", "batch_size", "log_every", "n_samples", "keep_checkpoints"),
              "optim": ("lr_g", "lr_d"), "eval": ("n",)}
-_NON_NEGATIVE = {"train": ("sample_every", "checkpoint_every"), "runtime": ("threads",),
+_NON_NEGATIVE = {"train": ("sample_every", "checkpoint_every", "time_limit"), "runtime": ("threads",),
                  "optim": ("weight_decay",), "eval": ("every",)}
 
 
@@ -225,7 +226,7 @@ def _check_ranges(section: str, obj) -> None:
         if getattr(obj, key) <= 0:
             raise ConfigError(f"{section}.{key} must be positive, got {getattr(obj, key)}")
     for key in _NON_NEGATIVE.get(section, ()):
-        if getattr(obj, key) < 0:
+        if not getattr(obj, key) >= 0:  # NaN fails too
             raise ConfigError(f"{section}.{key} must not be negative, got {getattr(obj, key)}")
     if section == "optim":
         for key in ("beta1", "beta2"):

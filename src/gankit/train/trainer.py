@@ -36,6 +36,7 @@ from .logging import MetricsLog, NullLog, Progress
 __all__ = ["Trainer", "FORMAT"]
 
 FORMAT = 1  # checkpoint layout version
+TIME_UP = 1  # a process's stop request for train.time_limit: below every signal number, so a signal wins
 
 
 class Trainer:
@@ -77,7 +78,9 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> str:
-        """Train to ``train.steps``; returns "finished" or "interrupted"."""
+        """Train to ``train.steps``; returns "finished", "time_limit" (``train.time_limit``
+        seconds of training in this call reached first; the checkpoint of that step is
+        written and ``gankit resume`` continues from it) or "interrupted"."""
         run, cfg = self.run, self.cfg
         method, data = run.method, run.data
         total = cfg.steps
@@ -87,6 +90,7 @@ class Trainer:
         vote = distributed.StopVote() if self.world > 1 else None
         old_handlers = self._install_signals()
         t_start = time.perf_counter() - self.elapsed
+        t_session = time.perf_counter()  # train.time_limit counts this invocation's training time
         status = "finished"
         try:
             while self.step < total:
@@ -96,7 +100,8 @@ class Trainer:
                 self.step += 1
                 self._pending.append(out)
                 progress.update()
-                stop = self._stop_requested(vote)  # read once: a signal arriving later waits a step
+                time_up = bool(cfg.time_limit) and time.perf_counter() - t_session >= cfg.time_limit
+                stop = self._stop_requested(vote, time_up)  # read once: a later signal waits a step
                 last = self.step == total or stop
                 if self.step % cfg.log_every == 0 or last:
                     self.elapsed = time.perf_counter() - t_start
@@ -116,7 +121,7 @@ class Trainer:
                     self.save_checkpoint()
                     log.flush()
                 if stop:
-                    status = "interrupted"
+                    status = "interrupted" if self.stop_signal is not None else "time_limit"
                     break
         finally:
             if vote is not None:
@@ -136,11 +141,14 @@ class Trainer:
                            f"Continue with: gankit resume {run.path}")
         return status
 
-    def _stop_requested(self, vote: Optional[distributed.StopVote]) -> bool:
+    def _stop_requested(self, vote: Optional[distributed.StopVote], time_up: bool = False) -> bool:
+        """Whether to stop after this step: a stop signal, or ``train.time_limit`` reached.
+        Under torchrun every process takes the same decision (the largest request of any
+        process: a signal number, else TIME_UP)."""
         if vote is None:
-            return self.stop_signal is not None
-        agreed = vote.poll(self.stop_signal or 0)  # the largest signal number any process received
-        if agreed:
+            return self.stop_signal is not None or time_up
+        agreed = vote.poll(self.stop_signal or (TIME_UP if time_up else 0))
+        if agreed > TIME_UP:
             self.stop_signal = agreed
         return bool(agreed)
 
