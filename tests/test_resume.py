@@ -172,3 +172,20 @@ def test_time_limit_on_the_command_line(tmp_path):
                                str(tmp_path / "bad"), "--set", f"train.time_limit={bad}"],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and "train.time_limit must not be negative" in proc.stderr, proc.stderr
+
+
+def test_a_run_written_before_a_key_existed_still_loads_and_resumes(tmp_path):
+    """Keys added to gankit later (here train.time_limit and method.unroll) are absent from an
+    older run's config.yaml and checkpoint; their defaults fill in, and nothing counts as changed."""
+    import yaml
+
+    run = gankit.train(toy_config(tmp_path / "r", steps=10, train__checkpoint_every=5))
+    cfg = yaml.safe_load((run.path / "config.yaml").read_text())
+    del cfg["train"]["time_limit"], cfg["method"]["unroll"]
+    (run.path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    for ckpt in (run.path / "checkpoints").glob("step_*.pt"):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        del state["config"]["train"]["time_limit"], state["config"]["method"]["unroll"]
+        torch.save(state, ckpt)
+    assert gankit.load_run(run.path).step == 10
+    assert gankit.resume(run.path, steps=12).step == 12

@@ -188,6 +188,15 @@ def _fit(run: Run, trainer: Trainer) -> Run:
     return run
 
 
+def _resolved(raw: Dict[str, Any]) -> Dict[str, Any]:
+    """A checkpoint's config with today's defaults filled in, so that a key added to gankit
+    after the run was written (and left at its default) does not count as a change."""
+    try:
+        return C.to_dict(C.build_config(raw, origin="the checkpoint's config"))
+    except ConfigError:
+        return raw
+
+
 def _open(run_dir: Union[str, Path], steps: Optional[int] = None, with_data: bool = False):
     load_all()
     path = Path(run_dir)
@@ -201,7 +210,7 @@ def _open(run_dir: Union[str, Path], steps: Optional[int] = None, with_data: boo
     if state is None:
         raise RunDirError(f"{path} has no readable checkpoint in {path / 'checkpoints'}; "
                           f"start it again with `gankit train {path / 'config.yaml'} --out NEW_DIR`.")
-    changed = [k for k in C.diff(state["config"], C.to_dict(cfg))
+    changed = [k for k in C.diff(_resolved(state["config"]), C.to_dict(cfg))
                if not any(k == r or k.startswith(r + ".") for r in _RESUMABLE_CHANGES)]
     if changed:
         raise RunDirError(
