@@ -50,6 +50,19 @@ def test_command_line_table_and_json(tmp_path, capsys):
     rows = json.loads(out.read_text())["rows"]
     assert [r["case"] for r in rows] == ["gankit", "plain", "gankit"]
     assert rows[2]["label"].endswith("train.batch_size=4")
+    assert all(len(r["repeats_steps_per_s"]) == 1 for r in rows)
+
+
+def test_repeats_report_each_case_s_fastest_run(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["--steps", "1", "--blocks", "1", "--warmup", "0", "--peak-size", "128", "--json", str(out),
+                 "--repeats", "2", *sum((["--set", o] for o in TINY), [])]) == 0
+    assert "fastest of 2 runs" in capsys.readouterr().out
+    for row in json.loads(out.read_text())["rows"]:
+        assert len(row["repeats_steps_per_s"]) == 2
+        assert row["steps_per_s"] == max(row["repeats_steps_per_s"])
+    with pytest.raises(SystemExit, match="--repeats must be at least 1"):
+        main(["--repeats", "0"])
     with pytest.raises(SystemExit, match="unknown case"):
         main(["--cases", "fast"])
 

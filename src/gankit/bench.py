@@ -271,6 +271,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=30, help="timed steps per block")
     p.add_argument("--blocks", type=int, default=3, help="timed blocks (the median is reported)")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run every case this many times, in turn (gankit, plain, gankit, ...), and report "
+                        "each case's fastest run: on a shared machine, load that comes and goes then "
+                        "affects the cases alike")
     p.add_argument("--peak-size", type=int, default=2048, help="matrix size for the peak measurement")
     p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="also time the gankit case at each value of one config key (the others as given), "
@@ -295,7 +299,7 @@ def _table(rows: List[Dict[str, object]], peaks: Dict[str, float]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    for name in ("steps", "blocks", "peak_size"):
+    for name in ("steps", "blocks", "peak_size", "repeats"):
         if getattr(args, name) < 1:
             raise SystemExit(f"gankit bench: --{name.replace('_', '-')} must be at least 1")
     if args.one:
@@ -314,18 +318,24 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                                 for o in args.overrides) else "cpu"
     peaks = {"fp32": matmul_peak(torch.float32, args.peak_size, device=device),
              "bf16": matmul_peak(torch.bfloat16, args.peak_size, device=device)}
-    rows = [_in_subprocess(c, args.config, args.overrides, args) for c in cases]
+    jobs = [(c, args.overrides, 1) for c in cases]
     for sweep in args.sweep:
         key, _, values = sweep.partition("=")
         if not values:
             raise SystemExit(f"gankit bench: --sweep {sweep!r}: expected KEY=V1,V2,...")
-        for v in values.split(","):
-            rows.append(_in_subprocess("gankit", args.config, [*args.overrides, f"{key}={v}"], args))
-    for n in [int(v) for v in args.nprocs.split(",") if v.strip()]:
-        rows.append(_in_subprocess("gankit", args.config, args.overrides, args, nproc=n))
+        jobs += [("gankit", [*args.overrides, f"{key}={v}"], 1) for v in values.split(",")]
+    jobs += [("gankit", args.overrides, int(n)) for n in args.nprocs.split(",") if n.strip()]
+    tries: List[List[Dict[str, object]]] = [[] for _ in jobs]
+    for _ in range(args.repeats):
+        for i, (case, overrides, nproc) in enumerate(jobs):
+            tries[i].append(_in_subprocess(case, args.config, overrides, args, nproc=nproc))
+    rows = [max(t, key=lambda r: r["steps_per_s"]) for t in tries]
+    for row, t in zip(rows, tries):
+        row["repeats_steps_per_s"] = [r["steps_per_s"] for r in t]
     print(f"date: {time.strftime('%Y-%m-%d')}  machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{torch.cuda.get_device_name() if device == 'cuda' else platform.processor() or 'cpu'}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+          + (f"; each case's fastest of {args.repeats} runs" if args.repeats > 1 else ""))
     print(f"matrix-product peak ({args.peak_size}^2): fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s")
     print(_table(rows, peaks))
