@@ -68,6 +68,7 @@ SETTINGS: Dict[str, tuple] = {
     "gan_pacgan_opt": ("GAN, PacGAN's optimiser (Adam 1e-4, beta1 0.8, batch 100, no averaging)",
                        _PACGAN_OPT),
     "pacgan2_pacgan_opt": ("PacGAN2, PacGAN's optimiser", {**_PACGAN_OPT, "method": {"pack": 2}}),
+    "pacgan4_pacgan_opt": ("PacGAN4, PacGAN's optimiser", {**_PACGAN_OPT, "method": {"pack": 4}}),
 }
 
 #: published rows (BENCHMARKS.md): (source, method) -> {data: (modes, high quality %, reverse KL or None)}
