@@ -121,7 +121,10 @@ class Trainer:
                     self.save_checkpoint()
                     log.flush()
                 if stop:
-                    status = "interrupted" if self.stop_signal is not None else "time_limit"
+                    if self.stop_signal is not None:
+                        status = "interrupted"
+                    elif self.step < total:
+                        status = "time_limit"
                     break
         finally:
             if vote is not None:
