@@ -45,6 +45,19 @@ def test_modes_configs_are_valid_for_every_setting():
             assert cfg.train.steps == 10 and cfg.data["name"] == data
 
 
+def test_stacked_configs_are_valid_for_every_setting():
+    from gankit.api import make_config
+    from gankit.registries import load_all
+
+    load_all()
+    for setting in stacked.SETTINGS:
+        cfg = make_config(stacked.config_for(setting, 0, 10, "unused"))
+        assert cfg.train.steps == 10 and cfg.data["name"] == "stacked"
+    assert make_config(stacked.config_for("minibatch", 0, 10, "u")).discriminator["minibatch_kernels"] == 16
+    assert make_config(stacked.config_for("dcgan_ema", 0, 10, "u")).train.ema_decay == 0.999
+    assert make_config(stacked.config_for("pacgan2", 0, 10, "u")).method["pack"] == 2
+
+
 def test_modes_and_stacked_reject_unknown_settings():
     with pytest.raises(ConfigError, match="pacgan2"):
         modes.run("ring8", ["pacgan3"], seeds=1, steps=1)

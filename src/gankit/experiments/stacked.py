@@ -34,14 +34,15 @@ __all__ = ["SETTINGS", "PUBLISHED", "run", "one_run", "score", "main", "NAME"]
 NAME = "stacked"
 N_SAMPLES = 26_000
 
-#: setting -> (what it is, method overlay)
+#: setting -> (what it is, config overlay over the shared protocol)
 SETTINGS: Dict[str, tuple] = {
     "dcgan": ("DCGAN (non-saturating)", {}),
-    "pacgan2": ("PacDCGAN2", {"pack": 2}),
-    "pacgan4": ("PacDCGAN4", {"pack": 4}),
-    "minibatch": ("DCGAN + minibatch discrimination", {}),
-    "feature_matching": ("DCGAN + feature matching", {"generator_loss": "feature_matching"}),
-    "unrolled5": ("unrolled DCGAN (5 steps)", {"unroll": 5}),
+    "dcgan_ema": ("DCGAN, samples from the generator's moving average (0.999)", {"train": {"ema_decay": 0.999}}),
+    "pacgan2": ("PacDCGAN2", {"method": {"pack": 2}}),
+    "pacgan4": ("PacDCGAN4", {"method": {"pack": 4}}),
+    "minibatch": ("DCGAN + minibatch discrimination", {"discriminator": {"minibatch_kernels": 16}}),
+    "feature_matching": ("DCGAN + feature matching", {"method": {"generator_loss": "feature_matching"}}),
+    "unrolled5": ("unrolled DCGAN (5 steps)", {"method": {"unroll": 5}}),
 }
 
 #: (source, method, modes, KL) from BENCHMARKS.md (stacked MNIST, not Fashion-MNIST)
@@ -55,17 +56,17 @@ PUBLISHED = [
 
 
 def config_for(setting: str, seed: int, steps: int, out: str) -> dict:
-    disc = {"name": "dcgan"}
-    if setting == "minibatch":
-        disc["minibatch_kernels"] = 16
-    return {
-        "method": {"name": "gan", **SETTINGS[setting][1]},
+    from .modes import _merge
+
+    base = {
+        "method": {"name": "gan"},
         "data": {"name": "stacked", "n_samples": 100_000},
-        "generator": {"name": "dcgan"}, "discriminator": disc,
+        "generator": {"name": "dcgan"}, "discriminator": {"name": "dcgan"},
         "train": {"steps": steps, "batch_size": 64, "seed": seed, "log_every": 200, "sample_every": 0,
                   "checkpoint_every": 0, "progress": "none"},
         "out": out,
     }
+    return _merge(base, SETTINGS[setting][1])
 
 
 def score(images: torch.Tensor, classifier=None) -> Dict[str, float]:
