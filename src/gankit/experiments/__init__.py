@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 from ..errors import ConfigError
 from ..registry import closest
 
-__all__ = ["EXPERIMENTS", "run_experiment", "write_json"]
+__all__ = ["EXPERIMENTS", "run_experiment", "write_json", "overlay_config"]
 
 #: experiment name -> (module, what it shows)
 EXPERIMENTS = {
@@ -43,4 +43,13 @@ def write_json(out, name: str, res: Dict[str, object]) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    return out
+
+
+def overlay_config(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` laid over it section by section (a new dict; nested
+    sections are merged one level deep, other values replaced)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for k, v in overlay.items():
+        out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
     return out

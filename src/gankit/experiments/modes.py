@@ -36,7 +36,7 @@ import torch
 from ..errors import ConfigError
 from ..registry import closest
 from ..viz.plots import pyplot, save_figure
-from . import write_json
+from . import overlay_config, write_json
 
 __all__ = ["SETTINGS", "PUBLISHED", "run", "one_run", "run_settings", "summarise", "table", "main", "NAME"]
 
@@ -84,13 +84,6 @@ PUBLISHED = [
 ]
 
 
-def _merge(base: dict, overlay: dict) -> dict:
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-    for k, v in overlay.items():
-        out[k] = {**out.get(k, {}), **v} if isinstance(v, dict) else v
-    return out
-
-
 def config_for(data: str, setting: str, seed: int, steps: int, out: str) -> dict:
     """The full training config of one (setting, seed) run."""
     base = {
@@ -103,7 +96,7 @@ def config_for(data: str, setting: str, seed: int, steps: int, out: str) -> dict
         "runtime": {"precision": "fp32"},
         "out": out,
     }
-    return _merge(base, SETTINGS[setting][1])
+    return overlay_config(base, SETTINGS[setting][1])
 
 
 def one_run(data: str, setting: str, seed: int, steps: int, out: str, threads: int = 0) -> Dict[str, object]:

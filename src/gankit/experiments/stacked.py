@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..viz.plots import pyplot, save_figure
-from . import write_json
+from . import overlay_config, write_json
 from .modes import run_settings, summarise
 
 __all__ = ["SETTINGS", "PUBLISHED", "run", "one_run", "score", "main", "NAME"]
@@ -56,8 +56,6 @@ PUBLISHED = [
 
 
 def config_for(setting: str, seed: int, steps: int, out: str) -> dict:
-    from .modes import _merge
-
     base = {
         "method": {"name": "gan"},
         "data": {"name": "stacked", "n_samples": 100_000},
@@ -66,7 +64,7 @@ def config_for(setting: str, seed: int, steps: int, out: str) -> dict:
                   "checkpoint_every": 0, "progress": "none"},
         "out": out,
     }
-    return _merge(base, SETTINGS[setting][1])
+    return overlay_config(base, SETTINGS[setting][1])
 
 
 def score(images: torch.Tensor, classifier=None) -> Dict[str, float]:
