@@ -54,6 +54,8 @@ SETTINGS: Dict[str, tuple] = {
     "wgan_gp": ("WGAN-GP (5 critic steps)", {"method": {"objective": "wasserstein", "penalty": "gradient",
                                                          "d_steps": 5},
                                               "optim": {"beta2": 0.9}}),
+    # R1 (Mescheder et al. 2018): a zero-centred gradient penalty on real samples, 0.5 * 0.1 * |grad D|^2
+    "gan_r1": ("GAN + R1 penalty (weight 0.1)", {"method": {"penalty": "r1", "penalty_weight": 0.1}}),
     "sngan": ("spectral norm + hinge", {"method": {"objective": "hinge", "spectral_norm": True}}),
     "fgan_kl": ("f-GAN, KL", {"method": {"objective": "fgan_kl"}}),
     "pacgan2": ("PacGAN2", {"method": {"pack": 2}}),

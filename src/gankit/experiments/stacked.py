@@ -38,6 +38,8 @@ N_SAMPLES = 26_000
 SETTINGS: Dict[str, tuple] = {
     "dcgan": ("DCGAN (non-saturating)", {}),
     "dcgan_ema": ("DCGAN, samples from the generator's moving average (0.999)", {"train": {"ema_decay": 0.999}}),
+    "dcgan_ema_linear": ("DCGAN, moving average (0.999), learning rates decayed linearly to 0",
+                         {"train": {"ema_decay": 0.999}, "optim": {"schedule": "linear"}}),
     "pacgan2": ("PacDCGAN2", {"method": {"pack": 2}}),
     "pacgan4": ("PacDCGAN4", {"method": {"pack": 4}}),
     "minibatch": ("DCGAN + minibatch discrimination", {"discriminator": {"minibatch_kernels": 16}}),
