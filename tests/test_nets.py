@@ -88,6 +88,32 @@ def test_dcgan_channels_last_gives_the_same_numbers_and_keeps_the_layout(minibat
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv_transpose_by_fold_is_the_transposed_convolution(channels):
+    """The generator's last layer on the CPU: one product and a fold give the library's
+    stride-2 transposed convolution, values and gradients (float64), and under bf16 autocast
+    a float32 result within bf16 rounding of it."""
+    from torch.nn import functional as F
+    from gankit.nets.dcgan import conv_transpose_by_fold
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 16, 7, 7, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(16, channels, 4, 4, dtype=torch.float64)
+    b = torch.randn(channels, dtype=torch.float64)
+    ours_in = [t.clone().requires_grad_() for t in (x, w, b)]
+    ref_in = [t.clone().requires_grad_() for t in (x, w, b)]
+    ours, ref = conv_transpose_by_fold(*ours_in), F.conv_transpose2d(*ref_in, stride=2, padding=1)
+    assert ours.shape == ref.shape == (4, channels, 14, 14)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(ours, ours_in, g), torch.autograd.grad(ref, ref_in, g)):
+        torch.testing.assert_close(a, r, rtol=1e-12, atol=1e-12)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv_transpose_by_fold(x.float().to(torch.bfloat16), w.float(), b.float())
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low.double(), ref.detach(), rtol=0.05, atol=0.1)
+
+
 def test_adam_runs_fused_where_pytorch_has_the_kernel():
     from gankit.config import OptimConfig
     from gankit.methods.base import make_optimizer

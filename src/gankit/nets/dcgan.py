@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
 from .blocks import DiscriminatorHead
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator", "plan"]
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "plan", "conv_transpose_by_fold"]
 
 
 def plan(shape: Tuple[int, ...]) -> Tuple[int, int]:
@@ -61,7 +61,32 @@ class DCGANGenerator(nn.Module):
             # gradients coming back from the convolutions meet batch norm and ReLU in the
             # layout they saved (mixed layouts take PyTorch's slow element-wise path)
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.up(self.project_bn(x))
+        x = self.project_bn(x)
+        for i in range(len(self.up) - 2):
+            x = self.up[i](x)
+        last = self.up[-2]
+        if x.is_cpu and x.is_contiguous(memory_format=torch.channels_last):
+            return torch.tanh(conv_transpose_by_fold(x, last.weight, last.bias))
+        return torch.tanh(last(x))
+
+
+def conv_transpose_by_fold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``F.conv_transpose2d(x, weight, bias, stride=2, padding=1)`` for 4x4 kernels, as one
+    matrix product and a fold: every input pixel's channels times ``weight`` give its 4x4
+    patch of each output channel, and ``F.fold`` adds the overlapping patches.
+
+    For the generator's last layer (64 channels to 1 or 3) on the CPU this is 2-3 times
+    faster than the library's transposed convolution, whose kernels are built for many
+    output channels (benchmarks/README.md). ``x`` is channels_last, so its (N, H, W, C) view
+    is the product's left operand without a copy. The patches are added up in float32 (or
+    the input's precision when higher) and the result has that type.
+    """
+    n, c, h, w = x.shape
+    k = weight.shape[-1]
+    patches = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ weight.reshape(c, -1).to(x.dtype)
+    patches = patches.to(torch.promote_types(patches.dtype, torch.float32))
+    y = F.fold(patches.transpose(1, 2), (2 * h, 2 * w), k, padding=1, stride=2)
+    return y if bias is None else y + bias.to(y.dtype).view(1, -1, 1, 1)
 
 
 def _norm(kind: str, channels: int) -> list:
