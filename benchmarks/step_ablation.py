@@ -4,12 +4,16 @@ switched off, timed in turn in one process.
 Variants (all with bf16 autocast and channels_last, the default run's runtime):
 
 * ``all``: gankit as it is;
-* ``no_layout``: the DCGAN networks without their channels_last care -- the generator's first
+* ``no_layout``: the DCGAN networks without their channels_last care (and without the fold,
+  which needs it) -- the generator's first
   map left in (C, H, W) order and the discriminator's read-out through a (C, H, W) flatten, so
   that gradients reach ReLU, LeakyReLU and batch norm in the other layout than the one their
   forward saved;
+* ``no_fold``: the generator's last layer by the library's transposed convolution instead of
+  one matrix product and a fold (``gankit.nets.dcgan.conv_transpose_by_fold``);
 * ``no_fused``: Adam with ``foreach`` instead of the fused kernel;
-* ``neither``: both switched off;
+* ``neither``: layout care (and with it the fold) and fused Adam switched off: the step as it
+  was before any of the three;
 * ``compiled`` (with ``--compile``): ``all`` with both networks wrapped in ``torch.compile``
   (inductor); its compile time is reported apart and left out of the rates.
 
@@ -28,7 +32,7 @@ import time
 
 import torch
 
-VARIANTS = ("all", "no_layout", "no_fused", "neither")
+VARIANTS = ("all", "no_fold", "no_layout", "no_fused", "neither")
 
 
 def build(variant: str, n_batches: int = 8):
@@ -45,6 +49,9 @@ def build(variant: str, n_batches: int = 8):
     if variant in ("no_layout", "neither"):
         g.forward = lambda z: g.up(g.project_bn(g.project(z).view(len(z), g.ch, g.base, g.base)))
         d.forward = lambda x: d.head(d.body(x).flatten(1))
+    if variant == "no_fold":
+        g.forward = lambda z: g.up(g.project_bn(g.project(z).view(len(z), g.ch, g.base, g.base)
+                                                .contiguous(memory_format=torch.channels_last)))
     if variant == "compiled":
         method.modules["generator"] = torch.compile(g)
         method.modules["discriminator"] = torch.compile(d)
