@@ -75,9 +75,10 @@ def conv_transpose_by_fold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     matrix product and a fold: every input pixel's channels times ``weight`` give its 4x4
     patch of each output channel, and ``F.fold`` adds the overlapping patches.
 
-    For the generator's last layer (64 channels to 1 or 3) on the CPU this is 2-3 times
-    faster than the library's transposed convolution, whose kernels are built for many
-    output channels (benchmarks/README.md). ``x`` is channels_last, so its (N, H, W, C) view
+    For the generator's last layer (64 channels to 1) on the CPU under bf16 autocast the
+    forward pass is 2.7 times and forward plus backward 1.6 times as fast as the library's
+    transposed convolution, whose kernels are built for many output channels
+    (benchmarks/README.md). ``x`` is channels_last, so its (N, H, W, C) view
     is the product's left operand without a copy. The patches are added up in float32 (or
     the input's precision when higher) and the result has that type.
     """
