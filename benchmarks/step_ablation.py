@@ -47,11 +47,11 @@ def build(variant: str, n_batches: int = 8):
     rt, method = _method(cfg, DataInfo(kind="image", shape=tuple(data.shape)))
     g, d = method.generator, method.discriminator
     if variant in ("no_layout", "neither"):
-        g.forward = lambda z: g.up(g.project_bn(g.project(z).view(len(z), g.ch, g.base, g.base)))
+        g.forward = lambda z: torch.tanh(g.up(g.project_bn(g.project(z).view(len(z), g.ch, g.base, g.base))))
         d.forward = lambda x: d.head(d.body(x).flatten(1))
     if variant == "no_fold":
-        g.forward = lambda z: g.up(g.project_bn(g.project(z).view(len(z), g.ch, g.base, g.base)
-                                                .contiguous(memory_format=torch.channels_last)))
+        g.forward = lambda z: torch.tanh(g.up(g.project_bn(g.project(z).view(len(z), g.ch, g.base, g.base)
+                                                           .contiguous(memory_format=torch.channels_last))))
     if variant == "compiled":
         method.modules["generator"] = torch.compile(g)
         method.modules["discriminator"] = torch.compile(d)

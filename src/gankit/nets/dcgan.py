@@ -51,7 +51,7 @@ class DCGANGenerator(nn.Module):
         for _ in range(n - 1):
             ups += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
             ch //= 2
-        ups += [nn.ConvTranspose2d(ch, shape[0], 4, 2, 1), nn.Tanh()]
+        ups += [nn.ConvTranspose2d(ch, shape[0], 4, 2, 1)]   # then tanh, in forward
         self.up = nn.Sequential(*ups)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -62,9 +62,9 @@ class DCGANGenerator(nn.Module):
             # layout they saved (mixed layouts take PyTorch's slow element-wise path)
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.project_bn(x)
-        for i in range(len(self.up) - 2):
-            x = self.up[i](x)
-        last = self.up[-2]
+        *body, last = self.up
+        for layer in body:
+            x = layer(x)
         if x.is_cpu and x.is_contiguous(memory_format=torch.channels_last):
             return torch.tanh(conv_transpose_by_fold(x, last.weight, last.bias))
         return torch.tanh(last(x))
