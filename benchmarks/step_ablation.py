@@ -81,6 +81,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--compile", action="store_true", help="add the torch.compile variant")
     args = p.parse_args(argv)
+    from gankit.train.runtime import prefer_huge_pages
+
+    prefer_huge_pages()  # as the gankit command does, before the first large tensor
     variants = VARIANTS + (("compiled",) if args.compile else ())
     steps = {v: build(v) for v in variants}
     for v, step in steps.items():

@@ -41,7 +41,11 @@ def test_plain_loop_rejects_what_it_does_not_cover():
         run_case("plain", None, TINY + ["method.objective=hinge"], steps=1, warmup=0, blocks=1)
 
 
-def test_command_line_table_and_json(tmp_path, capsys):
+def test_command_line_table_and_json(tmp_path, capsys, monkeypatch):
+    from gankit.train import runtime
+
+    monkeypatch.delenv(runtime.HUGE_PAGES, raising=False)
+    monkeypatch.setattr(runtime, "_huge_pages_set_here", False)
     out = tmp_path / "bench.json"
     assert main(["--steps", "1", "--blocks", "1", "--warmup", "0", "--peak-size", "128", "--json", str(out),
                  *sum((["--set", o] for o in TINY), []), "--sweep", "train.batch_size=4"]) == 0
@@ -49,6 +53,8 @@ def test_command_line_table_and_json(tmp_path, capsys):
     assert "matrix-product peak" in text and "speed-up over the plain fp32 loop" in text
     rows = json.loads(out.read_text())["rows"]
     assert [r["case"] for r in rows] == ["gankit", "plain", "gankit"]
+    # gankit's case runs with the huge pages its command chooses, the plain loop without
+    assert "huge pages" in rows[0]["what"] and rows[0]["huge_pages"] and not rows[1]["huge_pages"]
     assert rows[2]["label"].endswith("train.batch_size=4")
     assert all(len(r["repeats_steps_per_s"]) == 1 for r in rows)
 

@@ -114,3 +114,50 @@ def test_experiment_command(tmp_path, capsys):
     assert main(["experiment", "shifted-copies", "--out", str(tmp_path), "--n-train", "2000",
                  "--n-copies", "40"]) == 0
     assert (tmp_path / "shifted_copies.json").is_file() and (tmp_path / "shifted_copies.png").is_file()
+
+
+def test_huge_pages_are_preferred_unless_the_environment_chose(monkeypatch):
+    import os
+
+    from gankit.train import runtime
+
+    monkeypatch.delenv(runtime.HUGE_PAGES, raising=False)
+    monkeypatch.setattr(runtime, "_huge_pages_set_here", False)
+    assert runtime.prefer_huge_pages() is True
+    assert os.environ[runtime.HUGE_PAGES] == "1"
+    assert runtime.HUGE_PAGES not in runtime.plain_environment()   # the baseline's process goes without
+    assert runtime.prefer_huge_pages() is False                     # already chosen
+
+    monkeypatch.setenv(runtime.HUGE_PAGES, "0")                     # the user's choice stays
+    monkeypatch.setattr(runtime, "_huge_pages_set_here", False)
+    assert runtime.prefer_huge_pages() is False
+    assert os.environ[runtime.HUGE_PAGES] == "0" and runtime.plain_environment()[runtime.HUGE_PAGES] == "0"
+
+
+def test_the_command_switches_huge_pages_on_before_pytorch_reads_the_switch():
+    """In a fresh process that goes through the command's entry point, PyTorch's CPU
+    allocator backs a large tensor with huge pages; without it, it does not."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    setting = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not setting.exists() or "[never]" in setting.read_text() or not Path("/proc/self/smaps_rollup").exists():
+        pytest.skip("this kernel offers no transparent huge pages (see /sys/kernel/mm/transparent_hugepage)")
+    probe = ("import sys, torch\n"
+             "from gankit.cli import main\n"
+             "if sys.argv[1] == 'command':\n"
+             "    main(['list'])\n"
+             "x = torch.ones(32, 1024, 1024)\n"
+             "kb = [int(l.split()[1]) for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')]\n"
+             "print('HUGE', kb[0])\n")
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    huge = {}
+    for how in ("command", "import_only"):
+        out = subprocess.run([sys.executable, "-c", probe, how], capture_output=True, text=True, env=env,
+                             check=True)
+        huge[how] = int(out.stdout.split("HUGE")[-1])
+    assert huge["command"] >= 64 * 1024, huge
+    if "[madvise]" in setting.read_text():       # only regions asked for get huge pages
+        assert huge["import_only"] == 0, huge

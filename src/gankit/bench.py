@@ -11,10 +11,12 @@ Cases:
 
 * ``gankit``: the method's own ``train_step`` on the config given (default: the default
   run, DCGAN + non-saturating GAN on 28x28, batch 64, with its runtime: bf16 autocast and
-  channels_last on a CPU that has bf16);
+  channels_last on a CPU that has bf16, and the allocator's huge pages that the ``gankit``
+  command switches on, :func:`gankit.train.runtime.prefer_huge_pages`);
 * ``plain``: a plain fp32 PyTorch loop over the same networks and the same algorithm
   (one discriminator step on real and fresh generated samples, one generator step on
-  fresh noise, Adam with its default implementation, contiguous tensors, no autocast):
+  fresh noise, Adam with its default implementation, contiguous tensors, no autocast, in a
+  process with PyTorch's default allocator settings):
   the baseline the fast path is measured against. It supports the objectives
   ``nonsaturating`` and ``wasserstein`` with an optional gradient penalty.
 
@@ -36,6 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from .train.runtime import HUGE_PAGES, plain_environment, prefer_huge_pages
 
 __all__ = ["matmul_peak", "count_flops", "time_steps", "gankit_case", "plain_case", "run_case", "main"]
 
@@ -234,7 +237,8 @@ def run_case(case: str, config: Optional[str] = None, overrides: Sequence[str] =
             "config": config or "default", "overrides": list(overrides), "processes": world,
             "steps_per_s": 1 / seconds, "images_per_s": world * images / seconds, "ms_per_step": 1000 * seconds,
             "gflop_per_step": world * flops / 1e9, "gflops": world * flops / seconds / 1e9,
-            "peak_memory_mb": _peak_memory_mb(device), "device": device, "threads": torch.get_num_threads()}
+            "peak_memory_mb": _peak_memory_mb(device), "device": device, "threads": torch.get_num_threads(),
+            "huge_pages": os.environ.get(HUGE_PAGES) == "1"}
 
 
 def _in_subprocess(case: str, config: Optional[str], overrides: Sequence[str], args,
@@ -251,7 +255,9 @@ def _in_subprocess(case: str, config: Optional[str], overrides: Sequence[str], a
         cmd += ["--config", config]
     for o in overrides:
         cmd += ["--set", o]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    # the plain loop runs as plain PyTorch would: without the allocator setting gankit chooses
+    env = plain_environment() if case == "plain" else None
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr.strip()[-3000:]}")
     row = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
@@ -310,6 +316,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if distributed.is_main():
                 print(json.dumps(row))
         return 0
+    prefer_huge_pages()  # for the gankit cases' processes; the plain loop's go without (_in_subprocess)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
     if unknown:

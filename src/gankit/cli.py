@@ -252,6 +252,9 @@ COMMANDS = {"bench": cmd_bench, "experiment": cmd_experiment, "train": cmd_train
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from .train.runtime import prefer_huge_pages
+
+    prefer_huge_pages()  # before the first large tensor: PyTorch reads the switch once
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # all of its options are its own (argparse's REMAINDER drops leading options)
         from .bench import main as bench_main
