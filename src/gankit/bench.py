@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+
 from .train.runtime import HUGE_PAGES, plain_environment, prefer_huge_pages
 
 __all__ = ["matmul_peak", "count_flops", "time_steps", "gankit_case", "plain_case", "run_case", "main"]
