@@ -1,4 +1,8 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,8 +121,6 @@ def test_experiment_command(tmp_path, capsys):
 
 
 def test_huge_pages_are_preferred_unless_the_environment_chose(monkeypatch):
-    import os
-
     from gankit.train import runtime
 
     monkeypatch.delenv(runtime.HUGE_PAGES, raising=False)
@@ -137,11 +139,6 @@ def test_huge_pages_are_preferred_unless_the_environment_chose(monkeypatch):
 def test_the_command_switches_huge_pages_on_before_pytorch_reads_the_switch():
     """In a fresh process that goes through the command's entry point, PyTorch's CPU
     allocator backs a large tensor with huge pages; without it, it does not."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     setting = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     if not setting.exists() or "[never]" in setting.read_text() or not Path("/proc/self/smaps_rollup").exists():
         pytest.skip("this kernel offers no transparent huge pages (see /sys/kernel/mm/transparent_hugepage)")
