@@ -1,14 +1,19 @@
+# PYTHON: the interpreter the project environment is made from (a distribution's Python,
+# pyenv or conda all work); VENV: where that environment lives. Everything is installed
+# into VENV, nothing into PYTHON itself.
 PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
 
 .PHONY: setup run test
 
 setup:
-	PYTHON=$(PYTHON) bash scripts/setup.sh
+	PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/setup.sh
 
 # set up, then train the default model (DCGAN, non-saturating loss, Fashion-MNIST)
 run: setup
-	$(PYTHON) -m gankit train
+	$(VPY) -m gankit train
 
 # set up, then run the test suite
 test: setup
-	$(PYTHON) -m pytest -q
+	$(VPY) -m pytest -q

@@ -9,10 +9,11 @@ rank 0 create the run directory and write into it, and leave the group when done
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import torch
 
@@ -114,11 +115,39 @@ def _default_out(cfg: C.Config) -> Path:
     return Path("runs") / f"{cfg.method['name']}-{cfg.data['name']}-{stamp}"
 
 
-def _prepare_dir(path: Path) -> None:
+# what a run writes into its directory; a run that never reached its first checkpoint is
+# cleared of these before a new run starts there
+_RUN_ENTRIES = ("config.yaml", "metrics.jsonl", "loss.png", "events", "samples", "checkpoints")
+
+
+def _has_checkpoint(path: Path) -> bool:
+    ckpts = CheckpointManager(path / "checkpoints")
+    return bool(ckpts.list()) or (ckpts.dir / "best.pt").exists()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _prepare_dir(path: Path) -> Callable[[], None]:
+    """Create (or take over) the run directory; returns the undo for a start that fails
+    before its first checkpoint: it removes the directory when this call created it, else
+    only the entries that appeared in it since."""
     if (path / "config.yaml").exists():
-        raise RunDirError(f"{path} already holds a run. Continue it with `gankit resume {path}`, "
-                          "or pass another --out.")
+        if _has_checkpoint(path):
+            raise RunDirError(f"{path} already holds a run. Continue it with `gankit resume {path}`, "
+                              "or pass another --out.")
+        for name in _RUN_ENTRIES:   # a run that stopped before its first checkpoint: nothing to resume
+            _remove(path / name)
+    existed = path.is_dir()
     try:
+        before = set(os.listdir(path)) if existed else set()
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_text("ok")
@@ -126,6 +155,15 @@ def _prepare_dir(path: Path) -> None:
     except OSError as exc:
         raise RunDirError(f"cannot write to the run directory {path}: {exc.strerror or exc}. "
                           "Choose a writable --out.") from None
+
+    def undo() -> None:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        for name in set(os.listdir(path)) - before:
+            _remove(path / name)
+
+    return undo
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
@@ -153,14 +191,26 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
         path = distributed.broadcast_object(Path(cfg.out) if cfg.out else _default_out(cfg))  # one time stamp
         cfg.out = str(path)
         run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
-        evaluator = _evaluator(run)   # before the directory exists: a missing extractor creates nothing
+        # everything that can refuse the config comes before the directory exists
+        evaluator = _evaluator(run)   # a missing extractor creates nothing
+        stream = _stream(data, cfg, runtime)
+
+        created = {}   # rank 0's undo (a closure: it stays on the process that made the directory)
 
         def create():
-            _prepare_dir(path)
+            created["undo"] = _prepare_dir(path)
             _write_text_atomic(path / "config.yaml", C.dump_yaml(cfg))
 
         distributed.run_on_main(create)
-        return _fit(run, Trainer(run, _stream(data, cfg, runtime), evaluator=evaluator))
+        trainer = Trainer(run, stream, evaluator=evaluator)
+        try:
+            return _fit(run, trainer)
+        except BaseException:
+            # a start that fails before its first checkpoint leaves nothing to resume: take away
+            # what it wrote, so that the same command (corrected) can run again
+            if "undo" in created and trainer.last_checkpoint is None and not _has_checkpoint(path):
+                created["undo"]()
+            raise
 
 
 def _stream(data: Dataset, cfg: C.Config, runtime: Runtime) -> BatchStream:
