@@ -27,7 +27,7 @@ import math
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ from ..registries import METRICS
 from ..train import distributed
 
 __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evaluate_paths", "load_samples", "default_metrics", "auto_features",
-           "reference_features", "cache_dir", "LOWER_IS_BETTER"]
+           "reference_features", "cache_dir", "parse_metric", "LOWER_IS_BETTER"]
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies"}
@@ -59,12 +59,17 @@ class EvalSet:
     statistics are reduced across processes, and ``fake``, ``fake_features`` and
     ``fake_probs`` are gathered from every process when a metric asks for them. Every process
     must then evaluate the same metrics in the same order.
+
+    ``heldout`` loads the samples of the split the run never trained on (same space as
+    ``real``); ``real_in_heldout`` says that ``real`` is the first ``len(real)`` of them, so a
+    metric that needs further held-out samples (Parzen's validation set) can take others.
     """
 
     def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
                  real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
                  train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None,
-                 sharded: bool = False):
+                 sharded: bool = False, heldout: Optional[Callable[[], torch.Tensor]] = None,
+                 real_in_heldout: bool = False):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -76,15 +81,25 @@ class EvalSet:
         self._real_features = real_features
         self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
         self._train = train
+        self._heldout, self.real_in_heldout = heldout, bool(real_in_heldout and heldout is not None)
         self.figures = Path(figures) if figures is not None else None  #: where metrics may draw pictures
 
     @cached_property
     def train(self) -> torch.Tensor:
-        """Training samples (same space as ``real``), for the Parzen validation split and
-        memorisation checks; loaded only when a metric asks."""
+        """Training samples (same space as ``real``), for memorisation checks; loaded only
+        when a metric asks."""
         if self._train is None:
             raise ConfigError("this metric needs the training split; evaluate a run (not two sample sets)")
         return self._train()
+
+    @cached_property
+    def heldout(self) -> torch.Tensor:
+        """All samples of the split the run never trained on (same space as ``real``); loaded
+        only when a metric asks."""
+        if self._heldout is None:
+            raise ConfigError("this metric needs held-out data the generator never trained on: evaluate a run "
+                              "(not two sample sets) whose data set has a test split")
+        return self._heldout()
 
     def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.kind == "vector" or self.extractor is None:
@@ -156,11 +171,26 @@ def _fid(s: EvalSet, /) -> Dict[str, float]:
 
 @METRICS.register("kid")
 def _kid(s: EvalSet, /, subsets: int = 100, subset_size: int = 1000) -> Dict[str, float]:
-    """Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over random subsets."""
+    """Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over random subsets
+    of subset_size samples of each set (both sets need at least that many)."""
     from .kid import kid
 
-    size = min(subset_size, len(s.real_features), len(s.fake_features))
-    mean, std = kid(s.real_features, s.fake_features, subsets=subsets, subset_size=size)
+    if subsets < 1 or subset_size < 2:
+        raise ConfigError(f"kid needs subsets >= 1 and subset_size >= 2, got subsets={subsets}, "
+                          f"subset_size={subset_size}")
+    n_real, n_fake = len(s.real_features), len(s.fake_features)
+    smaller = min(n_real, n_fake)
+    if smaller < subset_size or (n_real == n_fake == subset_size and subsets > 1):
+        problem = ("fewer samples than that" if smaller < subset_size else
+                   "exactly that many, so every subset would be the whole of both sets and the standard "
+                   "deviation over subsets would be 0")
+        hint = f", e.g. --metrics kid:subset_size={max(2, smaller // 2)}" if smaller >= 4 else ""
+        raise ConfigError(
+            f"KID draws {subsets} random subsets of subset_size={subset_size} samples from each set, but there "
+            f"are {n_real} real and {n_fake} generated samples, {problem}. Evaluate more samples (more than "
+            f"{subset_size} in each set: --n N, or eval.n in a config) or choose a smaller subset size "
+            f"(kid:subset_size=K in --metrics or eval.metrics{hint})")
+    mean, std = kid(s.real_features, s.fake_features, subsets=subsets, subset_size=subset_size)
     return {"kid": mean, "kid_std": std}
 
 
@@ -213,15 +243,27 @@ def _loglik(s: EvalSet, /) -> Dict[str, float]:
 
 @METRICS.register("parzen")
 def _parzen(s: EvalSet, /, n_validation: int = 1000) -> Dict[str, float]:
-    """Parzen-window log-likelihood of the real test samples under a Gaussian KDE of the generated
-    ones (Goodfellow et al. 2014: sigma from logspace(-1, 0, 10) chosen on held-out training data)."""
+    """Parzen-window log-likelihood of the real samples under a Gaussian KDE of the generated ones
+    (Goodfellow et al. 2014): sigma from logspace(-1, 0, 10) chosen on the last n_validation samples
+    of the held-out (test) split, which the run never trained on and which are not scored."""
     from .parzen import parzen_evaluate
 
-    validation = s.train[-n_validation:]
-    out = parzen_evaluate(s.fake.reshape(len(s.fake), -1).double().numpy(),
-                          validation.reshape(len(validation), -1).double().numpy(),
-                          s.real.reshape(len(s.real), -1).double().numpy())
-    return {"parzen": float(out["mean"]), "parzen_stderr": float(out["stderr"]), "parzen_sigma": float(out["sigma"])}
+    if n_validation < 1:
+        raise ConfigError(f"parzen.n_validation must be at least 1, got {n_validation}")
+    pool = s.heldout
+    # the validation rows are the last n_validation held-out samples; when ``real`` comes from the
+    # same split, only its rows before them are scored, so no sample both picks sigma and is scored
+    n_free = len(pool) - n_validation
+    if n_free < (1 if s.real_in_heldout else 0):
+        raise ConfigError(f"the held-out split holds {len(pool)} samples, too few to set {n_validation} aside for "
+                          f"choosing the Parzen bandwidth and score the rest; choose fewer, e.g. --metrics "
+                          f"parzen:n_validation={max(1, len(pool) // 10)}, or hold out more data")
+    validation = pool[n_free:]
+    test = s.real[:n_free] if s.real_in_heldout else s.real
+    flat = lambda x: x.reshape(len(x), -1).double().numpy()  # noqa: E731
+    out = parzen_evaluate(flat(s.fake), flat(validation), flat(test))
+    return {"parzen": float(out["mean"]), "parzen_stderr": float(out["stderr"]), "parzen_sigma": float(out["sigma"]),
+            "parzen_n_test": float(out["n_test"]), "parzen_n_validation": float(out["n_validation"])}
 
 
 @METRICS.register("copies")
@@ -260,10 +302,47 @@ def default_metrics(kind: str, has_modes: bool) -> List[str]:
     return ["modes", "loglik", "fid", "pr"] if has_modes else ["fid", "kid", "pr", "dc"]
 
 
+def parse_spec(spec: str, registry, key: str, example: str) -> Tuple[str, Dict[str, object]]:
+    """``"NAME"`` or ``"NAME:KEY=VALUE[:KEY=VALUE...]"`` -> ``(NAME, {every parameter})``: an entry
+    of ``registry`` with its parameters (values read as YAML: 500, 0.5, true), checked against
+    the entry's signature, defaults filled in."""
+    import yaml
+
+    name, *parts = str(spec).strip().split(":")
+    name = name.strip()
+    registry.entry(name, key)
+    params: Dict[str, object] = {}
+    for part in parts:
+        k, eq, v = part.partition("=")
+        if not eq or not k.strip():
+            raise ConfigError(f"{key}: {spec!r}: write parameters as NAME:KEY=VALUE, e.g. {example}")
+        try:
+            params[k.strip()] = yaml.safe_load(v) if v.strip() else None
+        except yaml.YAMLError:
+            params[k.strip()] = v.strip()
+    return name, registry.resolve_params(name, params, name)
+
+
+def parse_metric(spec: str, key: str = "--metrics") -> Tuple[str, Dict[str, object]]:
+    """``"kid"`` -> ``("kid", {defaults})``; ``"kid:subset_size=500:subsets=50"`` -> ``("kid", {...})``.
+
+    A metric's parameters (``gankit list`` shows them) follow its name, each as ``:key=value``
+    (the value read as YAML: 500, 0.5, true); they are checked against the metric's signature.
+    """
+    return parse_spec(spec, METRICS, key, "kid:subset_size=500")
+
+
+def metric_names(metrics: Sequence[str]) -> List[str]:
+    """The bare metric names of a list of specs (``kid:subset_size=500`` -> ``kid``)."""
+    return [str(m).split(":", 1)[0].strip() for m in metrics]
+
+
 def evaluate(s: EvalSet, metrics: Sequence[str]) -> Dict[str, float]:
+    """Every metric of ``metrics`` (names, or specs with parameters: see :func:`parse_metric`) on ``s``."""
+    parsed = [parse_metric(spec) for spec in metrics]  # every spec is checked before any work is done
     out: Dict[str, float] = {}
-    for name in metrics:
-        out.update(METRICS.get(name, "--metrics")(s))
+    for name, params in parsed:
+        out.update(METRICS.get(name)(s, **params))
     return out
 
 
@@ -279,12 +358,16 @@ def auto_features(data_cfg: Dict, kind: str) -> Optional[str]:
     return _AUTO_FEATURES.get(data_cfg["name"], "inception")
 
 
-def get_extractor(name: Optional[str]):
-    if name is None or name == "none":
+def get_extractor(spec: Optional[str], key: str = "--features"):
+    """The feature extractor a spec names: ``NAME`` or ``NAME:KEY=VALUE...`` with the
+    extractor's parameters (``pixels:image_size=32``, ``mnist:weights=PATH``); None for none."""
+    if spec is None or spec == "none":
         return None
+    from ..registries import FEATURES
     from .features import get_extractor as _get
 
-    return _get(name)
+    name, params = parse_spec(spec, FEATURES, key, "pixels:image_size=32")
+    return _get(name, **params)
 
 
 def reference_features(data_cfg: Dict, split: str, n: int, extractor, loader: Callable[[], object]) -> np.ndarray:
@@ -323,30 +406,68 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     from ..api import build_data
 
     info = run.info
+    trained_split, heldout_split = _splits(run)
+    real_split = split
     if real_data is None:
         try:
             real_data = build_data(run.config, split=split)
         except ConfigError:
-            real_data = build_data(run.config)
+            real_data, real_split = build_data(run.config), trained_split
+    elif run.data is not None and real_data is run.data:  # a data set without splits: the training data
+        real_split = trained_split
     if extractor is None and info.kind == "image":
         extractor = get_extractor(auto_features(run.config.data, info.kind) if features == "auto" else features)
     metrics = list(metrics) if metrics else default_metrics(info.kind, real_data.modes is not None)
+    for spec in metrics:  # a misspelt metric or parameter stops before any sample is drawn
+        parse_metric(spec)
+    names = metric_names(metrics)
     sharded = distributed.world_size() > 1
     fake = _sample_share(run, n, seed) if sharded else run.sample(n, seed=seed)
     n_real = min(n, len(real_data))
     if info.kind == "image":
         real = real_data.x[:n_real].float().div(255.0)
         real_feats = None
-        if extractor is not None and any(m in metrics for m in ("fid", "kid", "pr", "dc")):
+        if extractor is not None and any(m in names for m in ("fid", "kid", "pr", "dc")):
             real_feats = distributed.run_on_main(  # rank 0 reads or fills the cache; the others get a copy
                 lambda: reference_features(run.config.data, split, n_real, extractor, lambda: real))
     else:
         real, real_feats = real_data.x[:n_real], None
+    real_is_heldout = heldout_split is not None and real_split == heldout_split
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
                 mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
                 train=lambda: _train_samples(run), figures=figures if distributed.is_main() else None,
-                sharded=sharded)
+                sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None),
+                real_in_heldout=real_is_heldout)
     return evaluate(s, metrics)
+
+
+def _splits(run) -> Tuple[str, Optional[str]]:
+    """(the split the run trained on, the other one or None when its data set has no splits)."""
+    from ..registries import DATASETS
+
+    trained = str(run.config.data.get("split", "train"))
+    if "split" not in DATASETS.entry(run.config.data["name"]).params:
+        return trained, None
+    return trained, ("test" if trained == "train" else "train")
+
+
+def _heldout_samples(run, data=None) -> torch.Tensor:
+    """Every sample of the split ``run`` never trained on (``data`` when it is already loaded),
+    in data space: images in [0, 1], vectors as they are."""
+    from ..api import build_data
+    from ..errors import DataError
+
+    trained, other = _splits(run)
+    if data is None:
+        if other is None:
+            raise ConfigError(f"data set '{run.config.data['name']}' has no held-out split, and this metric needs "
+                              f"samples the run never trained on")
+        try:
+            data = build_data(run.config, split=other)
+        except (ConfigError, DataError) as exc:
+            raise ConfigError(f"this metric needs samples the run never trained on (the {other} split; it "
+                              f"trained on the {trained} split), but they cannot be loaded: {exc}") from None
+    return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 
 def _sample_share(run, n: int, seed: int) -> torch.Tensor:
@@ -404,8 +525,8 @@ class Evaluator:
         if run.info.kind == "image":
             self.extractor = get_extractor(auto_features(run.config.data, "image") if ec.features == "auto"
                                            else ec.features)
-        for name in ec.metrics:
-            METRICS.entry(name, "eval.metrics")
+        for spec in ec.metrics:
+            parse_metric(spec, "eval.metrics")
 
     def __call__(self) -> Dict[str, float]:
         ec = self.cfg
@@ -442,6 +563,8 @@ def evaluate_paths(real_path, fake_path, metrics: Optional[Sequence[str]] = None
     if kind_r == "image":
         extractor = get_extractor("inception" if features == "auto" else features)
     metrics = list(metrics) if metrics else default_metrics(kind_r, False)
-    if kind_r == "vector" and "is" in metrics:
+    for spec in metrics:
+        parse_metric(spec)
+    if kind_r == "vector" and "is" in metric_names(metrics):
         raise ConfigError("the Inception Score needs images and a classifier, not feature arrays")
     return evaluate(EvalSet(real, fake, kind_r, extractor), metrics)
