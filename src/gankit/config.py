@@ -5,7 +5,10 @@ A config has two kinds of sections:
 * *fixed* sections (``train``, ``optim``, ``runtime``) declared below as dataclasses, and
 * *named* sections (``method``, ``data``, ``generator``, ``discriminator``) whose
   ``name`` picks a registry entry and whose other keys are that entry's parameters,
-  validated against the factory's signature (see :mod:`gankit.registry`).
+  validated against the factory's signature (see :mod:`gankit.registry`). A parameter
+  that picks an entry of another registry (``method.objective``) is a named section of
+  its own: a name, or a mapping ``{name: fgan_kl, generator: alternative}``, so that
+  ``--set method.objective.generator=alternative`` reaches the objective's parameter.
 
 Every key that is not declared is an error naming the key, the allowed keys and
 the closest one. :func:`resolve` fills in every default, so the saved
@@ -71,7 +74,7 @@ class EvalConfig:
     every: int = 0                    #: steps between evaluations during training (0: none)
     metrics: List[str] = field(default_factory=lambda: ["fid"])  #: see `gankit list` (metrics)
     n: int = 2000                     #: generated samples per evaluation
-    features: str = "auto"            #: feature extractor (auto: the data set's classifier)
+    features: str = "auto"            #: feature extractor, NAME or NAME:KEY=VALUE (auto: the data set's classifier)
     split: Literal["train", "test"] = "test"  #: real data to compare with
     best: Optional[str] = None        #: metric key that picks checkpoints/best.pt (default: the first)
 
@@ -189,8 +192,16 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
                 f"--set {text}: unknown section '{section}'{closest(section, TOP_LEVEL)}; "
                 f"allowed: {', '.join(sorted(TOP_LEVEL - {'out'}))}"
             )
+        if isinstance(out.get(section), str) and section in NAMED_SECTIONS:
+            out[section] = {"name": out[section]}
         node = out.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {text}: '{section}' is not a mapping")
         for part in rest[:-1]:
+            if isinstance(node.get(part), str):
+                # a name that takes parameters, e.g. method.objective: fgan_kl, refined by
+                # --set method.objective.generator=alternative
+                node[part] = {"name": node[part]}
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {text}: '{part}' is not a mapping")

@@ -9,6 +9,11 @@ A factory's parameters split in two by Python's own syntax:
 
 So the signature of a factory is its whole configuration schema, and
 ``gankit list`` can print it.
+
+A parameter annotated with :meth:`Registry.spec_type` picks an entry of another registry
+(the ``gan`` method's ``objective``, for one): its value is that entry's name, or a mapping
+``{name: NAME, PARAM: VALUE, ...}`` holding the entry's own parameters, validated against
+its factory's signature like a section of its own.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import Any, Callable, Dict, List, Literal, Optional, Union, get_args
 
 from .errors import ConfigError
 
-__all__ = ["Registry", "Param", "coerce", "closest"]
+__all__ = ["Registry", "Param", "EntrySpec", "coerce", "closest"]
 
 
 def closest(word: str, choices) -> str:
@@ -28,7 +33,20 @@ def closest(word: str, choices) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+class EntrySpec:
+    """Base of the annotation types :meth:`Registry.spec_type` makes: the value names an entry
+    of :attr:`registry`, alone or as a mapping with the entry's parameters."""
+
+    registry: "Registry"
+
+
+def _is_spec(tp) -> bool:
+    return isinstance(tp, type) and issubclass(tp, EntrySpec) and hasattr(tp, "registry")
+
+
 def _type_name(tp) -> str:
+    if _is_spec(tp):
+        return f"{tp.registry.kind} NAME or {{name: NAME, PARAM: VALUE}} (see {tp.registry.kind}s)"
     origin = get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
@@ -56,6 +74,8 @@ def coerce(value: Any, tp, key: str) -> Any:
 
     if tp is Any or tp is inspect.Parameter.empty:
         return value
+    if _is_spec(tp):
+        return tp.registry.resolve_spec(value, key)
     origin = get_origin(tp)
     if origin is Literal:
         if isinstance(value, bool) and {"on", "off"} <= set(get_args(tp)):
@@ -150,6 +170,7 @@ class Registry:
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: Dict[str, Entry] = {}
+        self._spec_type: Optional[type] = None
 
     def register(self, name: str, help: Optional[str] = None):
         def decorator(factory: Callable) -> Callable:
@@ -184,6 +205,10 @@ class Registry:
         entry = self.entry(name, f"{section}.name")
         out = {}
         for key, value in params.items():
+            if key in entry.params and _is_spec(entry.params[key].type) and isinstance(value, dict) \
+                    and "name" not in value and isinstance(entry.params[key].default, str):
+                # {PARAM: VALUE} alone (e.g. from --set method.objective.generator=...) refines the default entry
+                value = {"name": entry.params[key].default, **value}
             if key not in entry.params:
                 allowed = ", ".join(entry.params) or "none"
                 raise ConfigError(
@@ -201,6 +226,49 @@ class Registry:
     def build(self, name: str, params: Dict[str, Any], *context, section: str = ""):
         params = self.resolve_params(name, params, section or self.kind)
         return self._entries[name].factory(*context, **params)
+
+    # ------------------------------------------------------------------ entries as parameters
+    def spec_type(self) -> type:
+        """The annotation for a parameter of another factory that picks one of these entries:
+        its value is a name or a mapping ``{name: NAME, PARAM: VALUE, ...}`` (see :meth:`resolve_spec`)."""
+        if self._spec_type is None:
+            self._spec_type = type(f"{self.kind.title().replace(' ', '')}Spec", (EntrySpec,), {"registry": self})
+        return self._spec_type
+
+    def resolve_spec(self, value: Any, key: str) -> Union[str, Dict[str, Any]]:
+        """Validate a name or ``{name: NAME, PARAM: VALUE, ...}`` naming one of these entries, with
+        the entry's parameters checked against its factory's signature and defaults filled in.
+
+        Returns the full mapping, or the plain name for an entry without parameters (so that
+        configs written before the entry's registry took parameters read the same).
+        """
+        if isinstance(value, str):
+            self.entry(value, key)
+            name, params = value, {}
+        elif isinstance(value, dict):
+            params = dict(value)
+            name = params.pop("name", None)
+            if name is None:
+                raise ConfigError(f"{key}.name is missing: name the {self.kind}; registered: {', '.join(self.names())}")
+            if not isinstance(name, str):
+                raise ConfigError(f"{key}.name must be a string, got {name!r}")
+        else:
+            raise ConfigError(f"{key}: expected the name of {_a(self.kind)} or a mapping {{name: NAME, PARAM: VALUE}}, "
+                              f"got {value!r}; registered: {', '.join(self.names())}")
+        resolved = self.resolve_params(name, params, key)
+        return {"name": name, **resolved} if resolved else name
+
+    def build_spec(self, value: Any, *context, key: str = ""):
+        """Build the entry that a name or ``{name: NAME, PARAM: VALUE, ...}`` describes."""
+        spec = self.resolve_spec(value, key or self.kind)
+        if isinstance(spec, str):
+            return self._entries[spec].factory(*context)
+        params = dict(spec)
+        return self._entries[params.pop("name")].factory(*context, **params)
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _config_params(factory: Callable) -> Dict[str, Param]:

@@ -21,13 +21,12 @@ rank 0 and broadcast. A single process takes none of these paths.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -37,10 +36,10 @@ from ..registries import METRICS
 from ..train import distributed
 
 __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evaluate_paths", "load_samples", "default_metrics", "auto_features",
-           "reference_features", "cache_dir", "LOWER_IS_BETTER"]
+           "reference_features", "cache_dir", "parse_metric", "LOWER_IS_BETTER"]
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid"}
 
 
 def cache_dir() -> Path:
@@ -59,12 +58,21 @@ class EvalSet:
     statistics are reduced across processes, and ``fake``, ``fake_features`` and
     ``fake_probs`` are gathered from every process when a metric asks for them. Every process
     must then evaluate the same metrics in the same order.
+
+    ``fake_labels`` are the classes the generated samples were generated for (a conditional
+    run), ``real_labels`` the classes of the real samples; the conditional metrics use them.
+
+    ``heldout`` loads the samples of the split the run never trained on (same space as
+    ``real``); ``real_in_heldout`` says that ``real`` is the first ``len(real)`` of them, so a
+    metric that needs further held-out samples (Parzen's validation set) can take others.
     """
 
     def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
                  real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
                  train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None,
-                 sharded: bool = False):
+                 sharded: bool = False, heldout: Optional[Callable[[], torch.Tensor]] = None,
+                 real_in_heldout: bool = False, fake_labels: Optional[torch.Tensor] = None,
+                 real_labels: Optional[torch.Tensor] = None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -76,15 +84,37 @@ class EvalSet:
         self._real_features = real_features
         self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
         self._train = train
+        self._heldout, self.real_in_heldout = heldout, bool(real_in_heldout and heldout is not None)
         self.figures = Path(figures) if figures is not None else None  #: where metrics may draw pictures
+        self.fake_labels_local = fake_labels   #: the class each generated sample was asked for (conditional runs)
+        self.real_labels = real_labels         #: the class of each real sample, where the data has labels
+
+    @cached_property
+    def fake_labels(self) -> torch.Tensor:
+        """The class each generated sample was generated for (gathered when sharded)."""
+        if self.fake_labels_local is None:
+            raise ConfigError("this metric needs samples generated for given classes: evaluate a conditional run "
+                              "(e.g. method cgan)")
+        if not self.sharded:
+            return self.fake_labels_local
+        return distributed.all_gather_rows(self.fake_labels_local)
 
     @cached_property
     def train(self) -> torch.Tensor:
-        """Training samples (same space as ``real``), for the Parzen validation split and
-        memorisation checks; loaded only when a metric asks."""
+        """Training samples (same space as ``real``), for memorisation checks; loaded only
+        when a metric asks."""
         if self._train is None:
             raise ConfigError("this metric needs the training split; evaluate a run (not two sample sets)")
         return self._train()
+
+    @cached_property
+    def heldout(self) -> torch.Tensor:
+        """All samples of the split the run never trained on (same space as ``real``); loaded
+        only when a metric asks."""
+        if self._heldout is None:
+            raise ConfigError("this metric needs held-out data the generator never trained on: evaluate a run "
+                              "(not two sample sets) whose data set has a test split")
+        return self._heldout()
 
     def _features(self, x: torch.Tensor) -> np.ndarray:
         if self.kind == "vector" or self.extractor is None:
@@ -156,11 +186,26 @@ def _fid(s: EvalSet, /) -> Dict[str, float]:
 
 @METRICS.register("kid")
 def _kid(s: EvalSet, /, subsets: int = 100, subset_size: int = 1000) -> Dict[str, float]:
-    """Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over random subsets."""
+    """Kernel Inception Distance: unbiased MMD^2, cubic polynomial kernel, over random subsets
+    of subset_size samples of each set (both sets need at least that many)."""
     from .kid import kid
 
-    size = min(subset_size, len(s.real_features), len(s.fake_features))
-    mean, std = kid(s.real_features, s.fake_features, subsets=subsets, subset_size=size)
+    if subsets < 1 or subset_size < 2:
+        raise ConfigError(f"kid needs subsets >= 1 and subset_size >= 2, got subsets={subsets}, "
+                          f"subset_size={subset_size}")
+    n_real, n_fake = len(s.real_features), len(s.fake_features)
+    smaller = min(n_real, n_fake)
+    if smaller < subset_size or (n_real == n_fake == subset_size and subsets > 1):
+        problem = ("fewer samples than that" if smaller < subset_size else
+                   "exactly that many, so every subset would be the whole of both sets and the standard "
+                   "deviation over subsets would be 0")
+        hint = f", e.g. --metrics kid:subset_size={max(2, smaller // 2)}" if smaller >= 4 else ""
+        raise ConfigError(
+            f"KID draws {subsets} random subsets of subset_size={subset_size} samples from each set, but there "
+            f"are {n_real} real and {n_fake} generated samples, {problem}. Evaluate more samples (more than "
+            f"{subset_size} in each set: --n N, or eval.n in a config) or choose a smaller subset size "
+            f"(kid:subset_size=K in --metrics or eval.metrics{hint})")
+    mean, std = kid(s.real_features, s.fake_features, subsets=subsets, subset_size=subset_size)
     return {"kid": mean, "kid_std": std}
 
 
@@ -213,15 +258,65 @@ def _loglik(s: EvalSet, /) -> Dict[str, float]:
 
 @METRICS.register("parzen")
 def _parzen(s: EvalSet, /, n_validation: int = 1000) -> Dict[str, float]:
-    """Parzen-window log-likelihood of the real test samples under a Gaussian KDE of the generated
-    ones (Goodfellow et al. 2014: sigma from logspace(-1, 0, 10) chosen on held-out training data)."""
+    """Parzen-window log-likelihood of the real samples under a Gaussian KDE of the generated ones
+    (Goodfellow et al. 2014): sigma from logspace(-1, 0, 10) chosen on the last n_validation samples
+    of the held-out (test) split, which the run never trained on and which are not scored."""
     from .parzen import parzen_evaluate
 
-    validation = s.train[-n_validation:]
-    out = parzen_evaluate(s.fake.reshape(len(s.fake), -1).double().numpy(),
-                          validation.reshape(len(validation), -1).double().numpy(),
-                          s.real.reshape(len(s.real), -1).double().numpy())
-    return {"parzen": float(out["mean"]), "parzen_stderr": float(out["stderr"]), "parzen_sigma": float(out["sigma"])}
+    if n_validation < 1:
+        raise ConfigError(f"parzen.n_validation must be at least 1, got {n_validation}")
+    pool = s.heldout
+    # the validation rows are the last n_validation held-out samples; when ``real`` comes from the
+    # same split, only its rows before them are scored, so no sample both picks sigma and is scored
+    n_free = len(pool) - n_validation
+    if n_free < (1 if s.real_in_heldout else 0):
+        raise ConfigError(f"the held-out split holds {len(pool)} samples, too few to set {n_validation} aside for "
+                          f"choosing the Parzen bandwidth and score the rest; choose fewer, e.g. --metrics "
+                          f"parzen:n_validation={max(1, len(pool) // 10)}, or hold out more data")
+    validation = pool[n_free:]
+    test = s.real[:n_free] if s.real_in_heldout else s.real
+    flat = lambda x: x.reshape(len(x), -1).double().numpy()  # noqa: E731
+    out = parzen_evaluate(flat(s.fake), flat(validation), flat(test))
+    return {"parzen": float(out["mean"]), "parzen_stderr": float(out["stderr"]), "parzen_sigma": float(out["sigma"]),
+            "parzen_n_test": float(out["n_test"]), "parzen_n_validation": float(out["n_validation"])}
+
+
+@METRICS.register("conditional_accuracy")
+def _conditional_accuracy(s: EvalSet, /) -> Dict[str, float]:
+    """Conditional runs: the share of generated samples that the data set's classifier (toy
+    data: the nearest mode) puts in the class they were generated for."""
+    want = s.fake_labels.long()
+    if s.kind == "vector":
+        if s.modes is None:
+            raise ConfigError("conditional_accuracy on vectors needs data whose modes are its classes (the toy "
+                              "mixtures)")
+        got = torch.cdist(s.fake.double(), s.modes.double()).argmin(1)
+    else:
+        got = torch.from_numpy(s.fake_probs).argmax(1)
+        if s.fake_probs.shape[1] <= int(want.max()):
+            raise ConfigError(f"the classifier has {s.fake_probs.shape[1]} classes but samples were generated "
+                              f"for class {int(want.max())}: use the data set's own classifier (--features)")
+    return {"conditional_accuracy": float((got == want).double().mean())}
+
+
+@METRICS.register("intra_fid")
+def _intra_fid(s: EvalSet, /, min_per_class: int = 50) -> Dict[str, float]:
+    """Conditional runs: FID within each class (real samples of class c against samples generated
+    for c, in the same features), averaged over the classes (Miyato & Koyama 2018)."""
+    from .fid import fid
+
+    if s.real_labels is None:
+        raise ConfigError("intra_fid needs real data with labels")
+    fake_y = s.fake_labels.long().numpy()
+    real_y = s.real_labels.long().numpy()
+    scores = []
+    for c in np.unique(real_y):
+        r, f = s.real_features[real_y == c], s.fake_features[fake_y == c]
+        if min(len(r), len(f)) < min_per_class:
+            raise ConfigError(f"intra_fid: class {c} has {len(r)} real and {len(f)} generated samples, fewer than "
+                              f"min_per_class={min_per_class}; evaluate more samples (--n)")
+        scores.append(fid(r, f))
+    return {"intra_fid": float(np.mean(scores))}
 
 
 @METRICS.register("copies")
@@ -260,10 +355,47 @@ def default_metrics(kind: str, has_modes: bool) -> List[str]:
     return ["modes", "loglik", "fid", "pr"] if has_modes else ["fid", "kid", "pr", "dc"]
 
 
+def parse_spec(spec: str, registry, key: str, example: str) -> Tuple[str, Dict[str, object]]:
+    """``"NAME"`` or ``"NAME:KEY=VALUE[:KEY=VALUE...]"`` -> ``(NAME, {every parameter})``: an entry
+    of ``registry`` with its parameters (values read as YAML: 500, 0.5, true), checked against
+    the entry's signature, defaults filled in."""
+    import yaml
+
+    name, *parts = str(spec).strip().split(":")
+    name = name.strip()
+    registry.entry(name, key)
+    params: Dict[str, object] = {}
+    for part in parts:
+        k, eq, v = part.partition("=")
+        if not eq or not k.strip():
+            raise ConfigError(f"{key}: {spec!r}: write parameters as NAME:KEY=VALUE, e.g. {example}")
+        try:
+            params[k.strip()] = yaml.safe_load(v) if v.strip() else None
+        except yaml.YAMLError:
+            params[k.strip()] = v.strip()
+    return name, registry.resolve_params(name, params, name)
+
+
+def parse_metric(spec: str, key: str = "--metrics") -> Tuple[str, Dict[str, object]]:
+    """``"kid"`` -> ``("kid", {defaults})``; ``"kid:subset_size=500:subsets=50"`` -> ``("kid", {...})``.
+
+    A metric's parameters (``gankit list`` shows them) follow its name, each as ``:key=value``
+    (the value read as YAML: 500, 0.5, true); they are checked against the metric's signature.
+    """
+    return parse_spec(spec, METRICS, key, "kid:subset_size=500")
+
+
+def metric_names(metrics: Sequence[str]) -> List[str]:
+    """The bare metric names of a list of specs (``kid:subset_size=500`` -> ``kid``)."""
+    return [str(m).split(":", 1)[0].strip() for m in metrics]
+
+
 def evaluate(s: EvalSet, metrics: Sequence[str]) -> Dict[str, float]:
+    """Every metric of ``metrics`` (names, or specs with parameters: see :func:`parse_metric`) on ``s``."""
+    parsed = [parse_metric(spec) for spec in metrics]  # every spec is checked before any work is done
     out: Dict[str, float] = {}
-    for name in metrics:
-        out.update(METRICS.get(name, "--metrics")(s))
+    for name, params in parsed:
+        out.update(METRICS.get(name)(s, **params))
     return out
 
 
@@ -279,12 +411,16 @@ def auto_features(data_cfg: Dict, kind: str) -> Optional[str]:
     return _AUTO_FEATURES.get(data_cfg["name"], "inception")
 
 
-def get_extractor(name: Optional[str]):
-    if name is None or name == "none":
+def get_extractor(spec: Optional[str], key: str = "--features"):
+    """The feature extractor a spec names: ``NAME`` or ``NAME:KEY=VALUE...`` with the
+    extractor's parameters (``pixels:image_size=32``, ``mnist:weights=PATH``); None for none."""
+    if spec is None or spec == "none":
         return None
+    from ..registries import FEATURES
     from .features import get_extractor as _get
 
-    return _get(name)
+    name, params = parse_spec(spec, FEATURES, key, "pixels:image_size=32")
+    return _get(name, **params)
 
 
 def reference_features(data_cfg: Dict, split: str, n: int, extractor, loader: Callable[[], object]) -> np.ndarray:
@@ -323,58 +459,91 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     from ..api import build_data
 
     info = run.info
+    trained_split, heldout_split = _splits(run)
+    real_split = split
     if real_data is None:
         try:
             real_data = build_data(run.config, split=split)
         except ConfigError:
-            real_data = build_data(run.config)
+            real_data, real_split = build_data(run.config), trained_split
+    elif run.data is not None and real_data is run.data:  # a data set without splits: the training data
+        real_split = trained_split
     if extractor is None and info.kind == "image":
         extractor = get_extractor(auto_features(run.config.data, info.kind) if features == "auto" else features)
-    metrics = list(metrics) if metrics else default_metrics(info.kind, real_data.modes is not None)
+    if not metrics:   # the distribution metrics, and those the method declares for itself
+        metrics = default_metrics(info.kind, real_data.modes is not None)
+        metrics += [m for m in run.method.contract.metrics if m not in metrics]
+    metrics = list(metrics)
+    for spec in metrics:  # a misspelt metric or parameter stops before any sample is drawn
+        parse_metric(spec)
+    names = metric_names(metrics)
     sharded = distributed.world_size() > 1
-    fake = _sample_share(run, n, seed) if sharded else run.sample(n, seed=seed)
+    generated = _sample_share(run, n, seed) if sharded else run.generate(n, seed=seed)
+    fake = generated["x"]
     n_real = min(n, len(real_data))
     if info.kind == "image":
         real = real_data.x[:n_real].float().div(255.0)
         real_feats = None
-        if extractor is not None and any(m in metrics for m in ("fid", "kid", "pr", "dc")):
+        if extractor is not None and any(m in names for m in ("fid", "kid", "pr", "dc")):
             real_feats = distributed.run_on_main(  # rank 0 reads or fills the cache; the others get a copy
                 lambda: reference_features(run.config.data, split, n_real, extractor, lambda: real))
     else:
         real, real_feats = real_data.x[:n_real], None
+    real_is_heldout = heldout_split is not None and real_split == heldout_split
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
                 mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
                 train=lambda: _train_samples(run), figures=figures if distributed.is_main() else None,
-                sharded=sharded)
+                sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None),
+                real_in_heldout=real_is_heldout, fake_labels=generated.get("y"),
+                real_labels=real_data.y[:n_real] if real_data.y is not None else None)
     return evaluate(s, metrics)
 
 
-def _sample_share(run, n: int, seed: int) -> torch.Tensor:
-    """This process's contiguous share of the ``n`` samples ``run.sample(n, seed=seed)`` draws.
+def _splits(run) -> Tuple[str, Optional[str]]:
+    """(the split the run trained on, the other one or None when its data set has no splits)."""
+    from ..registries import DATASETS
+
+    trained = str(run.config.data.get("split", "train"))
+    if "split" not in DATASETS.entry(run.config.data["name"]).params:
+        return trained, None
+    return trained, ("test" if trained == "train" else "train")
+
+
+def _heldout_samples(run, data=None) -> torch.Tensor:
+    """Every sample of the split ``run`` never trained on (``data`` when it is already loaded),
+    in data space: images in [0, 1], vectors as they are."""
+    from ..api import build_data
+    from ..errors import DataError
+
+    trained, other = _splits(run)
+    if data is None:
+        if other is None:
+            raise ConfigError(f"data set '{run.config.data['name']}' has no held-out split, and this metric needs "
+                              f"samples the run never trained on")
+        try:
+            data = build_data(run.config, split=other)
+        except (ConfigError, DataError) as exc:
+            raise ConfigError(f"this metric needs samples the run never trained on (the {other} split; it "
+                              f"trained on the {trained} split), but they cannot be loaded: {exc}") from None
+    return data.x.float().div(255.0) if data.kind == "image" else data.x
+
+
+def _sample_share(run, n: int, seed: int, batch: int = 500) -> Dict[str, torch.Tensor]:
+    """This process's contiguous share of the ``n`` samples ``run.generate(n, seed=seed)`` draws
+    (every named output).
 
     The samples are cut at the sampling batches of ``method.sample``; process r takes a
-    contiguous run of whole batches, skips the noise of the batches before it (drawn and
-    dropped: cheap) and generates only its own, so the shares, in rank order, are exactly
-    the single-process samples.
+    contiguous run of whole batches, lets the method skip the random draws of the batches
+    before it (drawn and dropped: cheap) and generates only its own, so the shares, in rank
+    order, are exactly the single-process samples.
     """
-    from ..data.base import Dataset
-
-    method = run.method
-    param = inspect.signature(method.sample).parameters.get("batch_size")
-    if param is None or not isinstance(param.default, int):  # a sample() of its own: generate all, keep a share
-        x = run.sample(n, seed=seed)
-        r, w = distributed.rank(), distributed.world_size()
-        return x[r * n // w:(r + 1) * n // w]
-    batch = param.default
     n_batches = math.ceil(n / batch)
     r, w = distributed.rank(), distributed.world_size()
     first, stop = r * n_batches // w, (r + 1) * n_batches // w
     g = torch.Generator().manual_seed(seed)
-    for b in range(first):
-        method.noise(min(batch, n - b * batch), g)
     lo, hi = first * batch, min(stop * batch, n)
-    x = method.sample(max(hi - lo, 0), generator=g, batch_size=batch)
-    return Dataset.image_to_unit(x) if run.info.kind == "image" else x
+    out = run.method.sample(max(hi - lo, 0), generator=g, batch_size=batch, skip_batches=first)
+    return {k: run._to_user(k, v) for k, v in out.items()}
 
 
 def _train_samples(run) -> torch.Tensor:
@@ -404,8 +573,8 @@ class Evaluator:
         if run.info.kind == "image":
             self.extractor = get_extractor(auto_features(run.config.data, "image") if ec.features == "auto"
                                            else ec.features)
-        for name in ec.metrics:
-            METRICS.entry(name, "eval.metrics")
+        for spec in ec.metrics:
+            parse_metric(spec, "eval.metrics")
 
     def __call__(self) -> Dict[str, float]:
         ec = self.cfg
@@ -442,6 +611,8 @@ def evaluate_paths(real_path, fake_path, metrics: Optional[Sequence[str]] = None
     if kind_r == "image":
         extractor = get_extractor("inception" if features == "auto" else features)
     metrics = list(metrics) if metrics else default_metrics(kind_r, False)
-    if kind_r == "vector" and "is" in metrics:
+    for spec in metrics:
+        parse_metric(spec)
+    if kind_r == "vector" and "is" in metric_names(metrics):
         raise ConfigError("the Inception Score needs images and a classifier, not feature arrays")
     return evaluate(EvalSet(real, fake, kind_r, extractor), metrics)

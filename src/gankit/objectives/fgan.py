@@ -17,7 +17,10 @@ f*, T(x) = g_f(V(x)). The discriminator maximises
 (``d_loss = -F``). The generator of the saddle-point game minimises F, i.e. the only term that
 depends on it, -E_Q[f*(g_f(V(G(z))))] (``generator="saddle"``); the paper's practical variant,
 the analogue of the non-saturating GAN, instead maximises E_Q[g_f(V(G(z)))], i.e. minimises
--E_Q[g_f(V(G(z)))] (``generator="alternative"``).
+-E_Q[g_f(V(G(z)))] (``generator="alternative"``). In a config the choice is the objective's
+parameter: ``method.objective: {name: fgan_gan, generator: alternative}``, or
+``--set method.objective=fgan_gan method.objective.generator=alternative``; the default,
+``saddle``, is for ``fgan_gan`` the saturating minimax loss of Goodfellow et al.
 
 The composition f*(g_f(v)) is written per divergence in a form that stays finite where the two
 factors on their own would overflow or hit a log of 0 (for example, for ``gan`` it is

@@ -9,20 +9,26 @@
 
 The gradient penalties are computed in float32 with autocast switched off, and with
 ``create_graph=True`` so that the discriminator's loss can be backpropagated through them.
-They assume the discriminator treats the samples of a batch independently (no batch norm in
-training mode), as the per-sample gradient is read off the gradient of the summed outputs.
+They assume the discriminator treats the samples of a batch independently, as the
+per-sample gradient is read off the gradient of the summed outputs: with batch norm in
+training mode or minibatch discrimination, sample i's "gradient" also holds how every other
+sample's output moves with x_i. :func:`require_independent_samples` refuses such networks.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..errors import ConfigError
+from ..nets.blocks import MinibatchDiscrimination
 from ..train.distributed import sharded_rand
 
-__all__ = ["gradient_penalty", "r1_penalty", "clip_weights_", "spectral_norm_all", "lipschitz_margin_penalty"]
+__all__ = ["gradient_penalty", "r1_penalty", "clip_weights_", "spectral_norm_all", "lipschitz_margin_penalty",
+           "batch_coupling", "require_independent_samples"]
 
 Tensor = torch.Tensor
 
@@ -109,3 +115,40 @@ def lipschitz_margin_penalty(l_real: Tensor, l_fake: Tensor, real: Tensor, fake:
         raise ValueError("real and fake must pair up: same batch size")
     delta = (real.detach().float() - fake.detach().float()).flatten(1).norm(p=p, dim=1)
     return torch.relu(delta + l_real.float() - l_fake.float()).mean()
+
+
+def batch_coupling(net: nn.Module) -> List[Tuple[str, str]]:
+    """The layers of ``net`` whose output for one sample depends on the other samples of its
+    batch, as (qualified name, what): batch norm of any kind (``_BatchNorm``: 1d, 2d, 3d, lazy,
+    synchronised), which normalises by the batch's statistics in training mode, and minibatch
+    discrimination, which compares each sample with the rest of its batch."""
+    found = []
+    for name, module in net.named_modules():
+        if isinstance(module, _BatchNorm):
+            found.append((name or type(module).__name__, "batch norm"))
+        elif isinstance(module, MinibatchDiscrimination):
+            found.append((name or type(module).__name__, "minibatch discrimination"))
+    return found
+
+
+def require_independent_samples(net: nn.Module, what: str) -> None:
+    """Raise :class:`ConfigError` when ``net`` (a discriminator, as built) couples the samples of
+    a batch (:func:`batch_coupling`): ``what`` (e.g. ``"method.penalty=gradient"``) takes
+    per-sample input gradients, which such a network does not have. The message names the
+    settings that remove the coupling."""
+    found = batch_coupling(net)
+    if not found:
+        return
+    kinds = sorted({kind for _, kind in found})
+    layers = ", ".join(f"{name} ({kind})" for name, kind in found)
+    fixes = []
+    if "batch norm" in kinds:
+        fixes.append("discriminator.norm=layer (layer norm, as Gulrajani et al. use for WGAN-GP) or "
+                     "discriminator.norm=none, or a discriminator without batch norm")
+    if "minibatch discrimination" in kinds:
+        fixes.append("discriminator.minibatch_kernels=0")
+    raise ConfigError(
+        f"{what} needs the discriminator's gradient at each sample on its own, but the discriminator has "
+        f"{' and '.join(kinds)} ({layers}), which mixes the samples of a batch: each sample's gradient would "
+        f"depend on the rest of its batch, and the penalty would constrain the wrong function. "
+        f"Use {'; and '.join(fixes)}.")

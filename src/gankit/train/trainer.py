@@ -111,7 +111,7 @@ class Trainer:
                 evaluate = self.evaluator is not None and bool(every) and (self.step % every == 0 or last)
                 checkpoint = bool(cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last
                 if self.world > 1 and (sample or evaluate or checkpoint):
-                    distributed.average_batchnorm_stats_(list(method.modules.values()) + [method.ema])
+                    distributed.average_batchnorm_stats_(list(method.modules.values()) + list(method.emas.values()))
                 if sample and self.main:
                     self.save_samples()
                 if evaluate:
@@ -211,12 +211,15 @@ class Trainer:
     def save_samples(self) -> Path:
         run = self.run
         g = torch.Generator().manual_seed(run.config.train.seed + 12345)
-        x = run.method.sample(self.cfg.n_samples if run.info.kind == "image" else 2000, generator=g)
+        n = self.cfg.n_samples if run.info.kind == "image" else 2000
+        given, nrow = run.method.showcase(n) if run.info.kind == "image" else ({}, None)
+        n = len(next(iter(given.values()))) if given else n
+        out = run.method.sample(n, given=given, generator=g)
         real = None
         if run.info.kind != "image":
             real = run.data.x[:2000]
-        return save_samples(x, run.info.kind, run.path / "samples" / f"step_{self.step:08d}.png", real=real,
-                            title=f"step {self.step}")
+        return save_samples(out, run.info, run.path / "samples" / f"step_{self.step:08d}.png", real=real,
+                            title=f"step {self.step}", nrow=nrow)
 
     def state(self) -> dict:
         from ..config import to_dict
@@ -226,7 +229,7 @@ class Trainer:
             "step": self.step,
             "elapsed": self.elapsed,
             "config": to_dict(self.run.config),
-            "info": self.run.info.__dict__.copy(),
+            "info": self.run.info.to_dict(),
             "method": self.run.method.state_dict(),
             "rng": rng_state(),
             "data": self.stream.state_dict(),
