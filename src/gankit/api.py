@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 import torch
 
 from . import config as C
-from .data.base import Dataset
+from .data.base import Dataset, build_data
 from .data.stream import BatchStream
 from .errors import ConfigError, RunDirError
 from .methods.base import DataInfo, Method, check_data, resolve_networks
@@ -95,16 +95,6 @@ def make_config(config: ConfigLike = None, overrides: Sequence[str] = ()) -> C.C
     else:
         raw = C.load_yaml(config)
     return C.build_config(C.apply_overrides(raw, overrides))
-
-
-def build_data(cfg: C.Config, split: Optional[str] = None) -> Dataset:
-    spec = dict(cfg.data)
-    name = spec.pop("name")
-    if split is not None:
-        if "split" not in DATASETS.entry(name).params:
-            raise ConfigError(f"data set '{name}' has no {split} split")
-        spec["split"] = split
-    return DATASETS.build(name, spec, section="data")
 
 
 def _info(data: Dataset, cfg: C.Config) -> DataInfo:

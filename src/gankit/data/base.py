@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Literal, Optional, Tuple
 
 import torch
 
-__all__ = ["Dataset", "Field", "FIELD_KINDS", "Batch"]
+__all__ = ["Dataset", "Field", "FIELD_KINDS", "Batch", "build_data"]
 
 #: the kinds a field can have
 FIELD_KINDS = ("image", "vector", "label", "multilabel", "tokens")
@@ -177,3 +177,17 @@ def _guess_kind(t: torch.Tensor) -> str:
     if t.is_floating_point() and t.dim() == 2:
         return "vector"
     raise ValueError(f"cannot tell the kind of a field of {t.dtype} {tuple(t.shape)}; name it in extra_kinds")
+
+
+def build_data(cfg, split: Optional[str] = None) -> Dataset:
+    """The data set a config's ``data`` section names (its ``split`` replaced by ``split``)."""
+    from ..errors import ConfigError
+    from ..registries import DATASETS
+
+    spec = dict(cfg.data)
+    name = spec.pop("name")
+    if split is not None:
+        if "split" not in DATASETS.entry(name).params:
+            raise ConfigError(f"data set '{name}' has no {split} split")
+        spec["split"] = split
+    return DATASETS.build(name, spec, section="data")

@@ -285,18 +285,22 @@ def _parzen(s: EvalSet, /, n_validation: int = 1000) -> Dict[str, float]:
 def _conditional_accuracy(s: EvalSet, /) -> Dict[str, float]:
     """Conditional runs: the share of generated samples that the data set's classifier (toy
     data: the nearest mode) puts in the class they were generated for."""
-    want = s.fake_labels.long()
+    from .modes import conditional_accuracy
+
+    want = s.fake_labels.long().numpy()
     if s.kind == "vector":
         if s.modes is None:
             raise ConfigError("conditional_accuracy on vectors needs data whose modes are its classes (the toy "
                               "mixtures)")
-        got = torch.cdist(s.fake.double(), s.modes.double()).argmin(1)
-    else:
-        got = torch.from_numpy(s.fake_probs).argmax(1)
-        if s.fake_probs.shape[1] <= int(want.max()):
-            raise ConfigError(f"the classifier has {s.fake_probs.shape[1]} classes but samples were generated "
-                              f"for class {int(want.max())}: use the data set's own classifier (--features)")
-    return {"conditional_accuracy": float((got == want).double().mean())}
+        modes = s.modes.double()
+        # the nearest mode is the class: scores = minus the distance to each mode
+        return {"conditional_accuracy": conditional_accuracy(s.fake.double(), want,
+                                                             lambda x: -torch.cdist(x, modes).numpy())}
+    probs = s.fake_probs
+    if probs.shape[1] <= int(want.max()):
+        raise ConfigError(f"the classifier has {probs.shape[1]} classes but samples were generated for class "
+                          f"{int(want.max())}: use the data set's own classifier (--features)")
+    return {"conditional_accuracy": conditional_accuracy(probs, want, lambda p: p)}
 
 
 @METRICS.register("intra_fid")
@@ -456,7 +460,7 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     ``real_data`` (a loaded :class:`~gankit.data.base.Dataset` of that split) and ``extractor``
     may be passed in to avoid reloading them (periodic evaluation does).
     """
-    from ..api import build_data
+    from ..data.base import build_data
 
     info = run.info
     trained_split, heldout_split = _splits(run)
@@ -512,7 +516,7 @@ def _splits(run) -> Tuple[str, Optional[str]]:
 def _heldout_samples(run, data=None) -> torch.Tensor:
     """Every sample of the split ``run`` never trained on (``data`` when it is already loaded),
     in data space: images in [0, 1], vectors as they are."""
-    from ..api import build_data
+    from ..data.base import build_data
     from ..errors import DataError
 
     trained, other = _splits(run)
@@ -547,7 +551,7 @@ def _sample_share(run, n: int, seed: int, batch: int = 500) -> Dict[str, torch.T
 
 
 def _train_samples(run) -> torch.Tensor:
-    from ..api import build_data
+    from ..data.base import build_data
 
     data = run.data if run.data is not None else build_data(run.config, split="train")
     return data.x.float().div(255.0) if data.kind == "image" else data.x
@@ -557,7 +561,7 @@ class Evaluator:
     """Periodic evaluation during training: loads the real split and the extractor once."""
 
     def __init__(self, run):
-        from ..api import build_data
+        from ..data.base import build_data
 
         ec = run.config.eval
         self.run, self.cfg = run, ec
