@@ -39,6 +39,34 @@ def test_list_shows_registries_and_parameters(capsys):
     assert "d_steps: int = 1" in text
 
 
+def test_list_shows_objective_parameters_and_how_to_set_them(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    objectives = text.split("\nobjectives:")[1].split("\n\n")[0]
+    assert "method.objective=NAME method.objective.PARAM=VALUE" in objectives.splitlines()[0]
+    fgan_gan = objectives.split("  fgan_gan ")[1].split("\n  fgan_hellinger ")[0]
+    assert "generator: one of 'saddle', 'alternative' = 'saddle'" in fgan_gan
+    assert "objective: objective NAME or {name: NAME, PARAM: VALUE} (see objectives) = 'nonsaturating'" in text
+    for title in ("methods", "data", "generators", "discriminators", "features", "metrics"):
+        assert f"\n{title}:  (" in "\n" + text
+
+
+def test_objective_parameters_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *TOY, "--steps", "2", "--out", str(out), "--set", "method.objective=fgan_kl",
+                 "method.objective.generator=alternative"]) == 0
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["method"]["objective"] == {"name": "fgan_kl", "generator": "alternative"}
+
+
+def test_an_unknown_objective_parameter_exits_2_naming_the_closest(tmp_path, capsys):
+    assert main(["train", *TOY, "--out", str(tmp_path / "x"), "--set",
+                 "method.objective={name: fgan_kl, generater: alternative}"]) == 2
+    assert "method.objective.generater: unknown parameter of objective 'fgan_kl' (did you mean 'generator'?)" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_train_sample_and_the_run_directory(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TOY, "--steps", "20", "--seed", "4", "--out", str(out)]) == 0

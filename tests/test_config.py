@@ -81,3 +81,22 @@ def test_bare_on_off_in_yaml_means_the_strings(tmp_path):
     path.write_text("runtime: {channels_last: off}\n")
     assert make_config(str(path)).runtime.channels_last == "off"
     assert make_config(None, ["runtime.channels_last=on"]).runtime.channels_last == "on"
+
+
+def test_dotted_overrides_reach_into_a_name_given_alone():
+    # a named section or a named parameter written as a plain name takes dotted overrides
+    cfg = build_config(apply_overrides({"method": "gan", "data": "ring8"}, ["method.d_steps=2", "data.radius=2"]))
+    assert cfg.method["d_steps"] == 2 and cfg.data["radius"] == 2.0
+    raw = apply_overrides({"method": {"objective": "fgan_kl"}}, ["method.objective.generator=alternative"])
+    assert raw["method"]["objective"] == {"name": "fgan_kl", "generator": "alternative"}
+    assert build_config(raw).method["objective"] == {"name": "fgan_kl", "generator": "alternative"}
+    with pytest.raises(ConfigError, match=r"'steps' is not a mapping"):
+        apply_overrides({}, ["train.steps=3", "train.steps.x=1"])
+
+
+def test_objective_parameters_round_trip_through_yaml(tmp_path):
+    cfg = build_config({"method": {"objective": {"name": "fgan_gan", "generator": "alternative"}}})
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(cfg))
+    assert "objective: {name: fgan_gan, generator: alternative}" in path.read_text()
+    assert to_dict(build_config(load_yaml(path))) == to_dict(cfg)

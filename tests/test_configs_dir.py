@@ -19,3 +19,50 @@ def test_there_are_configs():
 def test_config_is_valid(path):
     cfg = build_config(load_yaml(path), origin=str(path))
     assert cfg.method["name"] in METHODS.names()
+
+
+def _data_info(data: dict):
+    """The shape a config's data set has, without loading it."""
+    from gankit.methods.base import DataInfo
+
+    name = data["name"]
+    if name in ("fashion_mnist", "mnist", "stacked"):
+        channels = 3 if name == "stacked" else data["channels"]
+        return DataInfo(kind="image", shape=(channels, data["image_size"], data["image_size"]))
+    if name in ("ring8", "grid25", "swissroll"):
+        return DataInfo(kind="vector", shape=(2,))
+    if name == "gaussian1d":
+        return DataInfo(kind="vector", shape=(1,))
+    if name == "mixture":
+        return DataInfo(kind="vector", shape=(len(data["means"][0]),))
+    pytest.skip(f"the shape of data set '{name}' is only known once it is loaded")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_builds_its_networks_and_method(path):
+    """Everything the method refuses at build time (e.g. a gradient penalty on a batch-norm
+    discriminator) is refused for the shipped configs too."""
+    from gankit.api import _method
+
+    cfg = build_config(load_yaml(path), origin=str(path))
+    cfg.runtime.device = "cpu"
+    _, method = _method(cfg, _data_info(cfg.data))      # a refused combination raises ConfigError
+    assert method.discriminator is not None and method.generator is not None
+
+
+def test_sngan_config_follows_the_paper_no_batch_norm_in_the_discriminator():
+    from gankit.api import _method
+    from gankit.objectives.penalties import batch_coupling
+
+    path = Path(__file__).parent.parent / "configs" / "sngan_hinge_fashion_mnist.yaml"
+    cfg = build_config(load_yaml(path), origin=str(path))
+    cfg.runtime.device = "cpu"
+    _, method = _method(cfg, _data_info(cfg.data))
+    assert cfg.method["spectral_norm"] and cfg.method["objective"] == "hinge"
+    assert batch_coupling(method.discriminator) == []
+
+
+def test_wgan_gp_config_uses_layer_norm_as_gulrajani_et_al():
+    path = Path(__file__).parent.parent / "configs" / "wgan_gp_fashion_mnist.yaml"
+    cfg = build_config(load_yaml(path), origin=str(path))
+    assert cfg.method["penalty"] == "gradient" and cfg.discriminator["norm"] == "layer"

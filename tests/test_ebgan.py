@@ -13,6 +13,7 @@ from gankit.nets.autoencoder import ConvAutoEncoder, MLPAutoEncoder, autoencoder
 from gankit.registries import DISCRIMINATORS, load_all
 
 from conftest import ring_before_after, toy_config
+from test_gan import modes_covered
 from test_resume import _assert_same_state
 
 
@@ -159,7 +160,11 @@ def test_ebgan_learns_the_ring(tmp_path):
     cfg["discriminator"] = {"name": "autoencoder", "hidden": 128, "layers": 2, "code": 32}
     (d0, s0), (d1, s1), run = ring_before_after(cfg, tmp_path)
     assert d1 < 0.4 * d0, (d0, d1)
-    assert s0["modes_captured"] == 0 and s1["modes_captured"] >= 3, s1
+    assert s0["modes_captured"] == 0, s0
+    # these 500 steps cover 6, 6 and 5 of the 8 modes on seeds 3 (the test's), 0 and 1
+    # (tests/test_gan.py::modes_covered): a margin of one mode below the fewest
+    covered, counts = modes_covered(run)
+    assert covered >= 4, counts
     # the auto-encoder tells data from generated samples: low energy on real data
     x_real = run.data.x[:2000]
     e_real, e_fake = run.discriminator.energy(x_real), run.discriminator.energy(run.sample(2000, seed=1))

@@ -23,8 +23,12 @@ def test_modes_short_run_finds_modes_and_writes_table(tmp_path):
     res = modes.run("ring8", ["gan"], seeds=2, steps=600, out=str(tmp_path))
     row = res["rows"]["gan"]
     assert len(row["runs"]) == 2 and {r["seed"] for r in row["runs"]} == {0, 1}
-    # 600 steps already spread the generator over most of the ring, with samples on the modes
-    assert row["modes"][0] >= 5 and row["high_quality"][0] > 0.2
+    # every run covers the ring: 600 steps of the protocol give all 8 modes on seeds 0 and 1 (the
+    # test's), 2 and 3, with 46-62 % of the samples high quality and a reverse KL of
+    # 0.014-0.071 nats. The bars: one mode below, 2/3 of the fewest high-quality samples and
+    # about twice the largest KL (a generator on one mode has log 8 = 2.08, on two log 4 = 1.39)
+    for r in row["runs"]:
+        assert r["modes"] >= 7 and r["high_quality"] > 0.3 and r["reverse_kl"] < 0.15, r
     mean = np.mean([r["modes"] for r in row["runs"]])
     assert row["modes"][0] == pytest.approx(mean)
     saved = json.loads((tmp_path / "modes_ring8.json").read_text())

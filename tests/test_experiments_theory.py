@@ -49,10 +49,16 @@ def test_js_flat_wasserstein_grows():
 
 
 def test_theory1d_optimal_discriminator_and_value():
+    # Recorded precision at these settings (seed 0, 700 discriminator steps, 100,000 samples per
+    # side; measured with this code): max |D - D*| = 0.027 (seeds 1, 2: 0.023, 0.020; the
+    # README's 0.020 is the experiment's default of 1,000 steps), |V - (-log 4 + 2 JSD)| =
+    # 0.0002 (seeds 1, 2: 0.0007, 0.0025: the Monte Carlo error of 100,000 samples), and the
+    # quadrature's 0.0005 (all three seeds 0.0004-0.0005). Each bound is 1.5 times the
+    # largest of the three seeds.
     res = theory1d.run(d_steps=700, gan_steps=0, n_eval=100_000)
-    assert res["max_abs_error"] < 0.1
-    assert abs(res["value"] - (-math.log(4) + 2 * res["jsd"])) < 0.05
-    assert res["value_quadrature_error"] < 0.05
+    assert res["max_abs_error"] < 1.5 * 0.027, res["max_abs_error"]
+    assert abs(res["value"] - (-math.log(4) + 2 * res["jsd"])) < 1.5 * 0.0025, res["value"]
+    assert res["value_quadrature_error"] < 1.5 * 0.0005, res["value_quadrature_error"]
 
 
 def test_jsd_quadrature_limits():

@@ -8,6 +8,7 @@ from gankit.methods.loss_sensitive import loss_sensitive_d_loss, pair_distance
 from gankit.objectives.penalties import lipschitz_margin_penalty
 
 from conftest import ring_before_after, toy_config
+from test_gan import modes_covered
 
 
 @pytest.fixture(autouse=True)
@@ -87,8 +88,10 @@ def test_options_train_and_log(tmp_path, method):
 
 
 def test_loss_sensitive_learns_the_ring(tmp_path):
+    # learning rates of 2e-3: at 1e-3 these 600 steps collapse onto one mode on seed 0 (6 and
+    # 8 modes on seeds 3 and 1)
     cfg = toy_config(tmp_path / "run", steps=600, train__batch_size=256, train__checkpoint_every=0,
-                     generator__hidden=128, discriminator__hidden=128, optim__lr_g=1e-3, optim__lr_d=1e-3,
+                     generator__hidden=128, discriminator__hidden=128, optim__lr_g=2e-3, optim__lr_d=2e-3,
                      optim__beta1=0.0)
     cfg["data"] = {"name": "ring8", "n_samples": 20000}
     # the L2 margin: with L1 the 600-step outcome depends on the seed far more (measured on seeds 0-3)
@@ -97,7 +100,12 @@ def test_loss_sensitive_learns_the_ring(tmp_path):
     near0, near1 = s0["within_0.1"], s1["within_0.1"]
     assert d1 < 0.5 * d0, (d0, d1)
     assert near0 < 0.01 and near1 > 0.03, (near0, near1)
-    assert s0["modes_captured"] == 0 and s1["modes_captured"] >= 1, s1
+    assert s0["modes_captured"] == 0, s0
+    # modes covered (tests/test_gan.py::modes_covered) after these 600 steps: 6 on seed 3 (the
+    # test's), 8, 7, 8 and 3 on seeds 0, 1, 2 and 4. The bar is the fewest measured: this
+    # method's coverage at this budget depends on the seed, and one or two modes fail it
+    covered, counts = modes_covered(run)
+    assert covered >= 3, counts
     # the learned loss is non-negative and rates real data lower than generated samples
     l_real, l_fake = run.method.loss(run.data.x[:2000]), run.method.loss(run.sample(2000, seed=1))
     assert l_real.min() >= 0 and l_real.mean() < l_fake.mean()

@@ -108,6 +108,8 @@ def test_lecture_metrics_through_eval(toy_runs):
     bad = E.evaluate_run(untrained, ["parzen"], n=1000)
     assert good["parzen"] > bad["parzen"] and good["parzen_stderr"] > 0
     assert np.isclose(np.logspace(-1, 0, 10), good["parzen_sigma"]).any()
+    # sigma is chosen on 1,000 further test-split points (fresh draws, never trained on)
+    assert (good["parzen_n_test"], good["parzen_n_validation"]) == (1000, 1000)
     assert good["support"] > 0 and 0 <= good["collision_p_10"] <= 1
 
 

@@ -78,9 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir", nargs="?", metavar="RUN_DIR")
     e.add_argument("--real", metavar="PATH", help="real samples: an image folder, .npz or .npy")
     e.add_argument("--fake", metavar="PATH", help="generated samples: an image folder, .npz or .npy")
-    e.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all that apply)")
+    e.add_argument("--metrics", metavar="LIST", help="comma-separated metrics, each NAME or NAME:KEY=VALUE[:KEY=VALUE] "
+                   "with its parameters, e.g. fid,kid:subset_size=500 (default: all that apply)")
     e.add_argument("--n", type=int, default=10_000, metavar="N", help="generated samples (default 10000)")
-    e.add_argument("--features", default="auto", metavar="NAME", help="feature extractor (default auto)")
+    e.add_argument("--features", default="auto", metavar="NAME", help="feature extractor, NAME or NAME:KEY=VALUE "
+                   "with its parameters, e.g. pixels:image_size=32 (default auto)")
     e.add_argument("--split", default="test", choices=["train", "test"], help="real data split (default test)")
     e.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -231,11 +233,24 @@ def cmd_sample(args) -> int:
     return 0
 
 
+#: where each registry's entries and parameters are set, as `gankit list` shows it
+LIST_SETTINGS = {
+    "methods": "--set method.name=NAME method.PARAM=VALUE",
+    "data": "--set data.name=NAME data.PARAM=VALUE",
+    "generators": "--set generator.name=NAME generator.PARAM=VALUE",
+    "discriminators": "--set discriminator.name=NAME discriminator.PARAM=VALUE",
+    "objectives": "method gan: --set method.objective=NAME method.objective.PARAM=VALUE",
+    "features": "--set eval.features=NAME; gankit eval --features NAME",
+    "metrics": "--set 'eval.metrics=[NAME, \"NAME:PARAM=VALUE\"]'; gankit eval --metrics NAME,NAME:PARAM=VALUE",
+}
+
+
 def cmd_list(args) -> int:
     from .registries import all_registries
 
     for title, registry in all_registries().items():
-        print(f"{title}:")
+        how = LIST_SETTINGS.get(title)
+        print(f"{title}:" + (f"  ({how})" if how else ""))
         for name in registry.names():
             entry = registry.entry(name)
             print(f"  {name:<16} {entry.help}")

@@ -11,7 +11,8 @@ Setup (Fashion-MNIST, pixels scaled to [0, 1], D = 784):
 
 * the test split is shuffled (seeded) and cut into validation (``n_validation``), test
   (``n_test``) and the rest, which is the output of the *good generator*: held-out real
-  images, in random order;
+  images, in random order.  The three parts share no image, so sigma is chosen on images
+  that are neither scored nor among any generator's samples;
 * the *mixture generator* outputs, per draw, the good generator's next image with
   probability 0.01 and uniform noise U[0, 1]^784 otherwise;
 * Parzen protocol (Goodfellow et al. 2014, :mod:`gankit.metrics.parzen`): sigma from
@@ -88,7 +89,9 @@ def likelihood_vs_quality(n_good: int = 500, n_validation: int = 500, n_test: in
     log p2 >= log p1 - log 100 at the good generator's sigma), ``ll_mixture_equal_n``,
     ``gap_equal_n``, ``fid_good``, ``fid_mixture``, ``precision_good``,
     ``precision_mixture``, ``recall_good``, ``recall_mixture``, ``mixture_good_fraction``
-    (good images among the mixture's quality draws), sizes and ``seconds``.
+    (good images among the mixture's quality draws), ``validation`` (what sigma was chosen
+    on, in words), sizes and ``seconds``.  With ``return_arrays``, ``_arrays`` also holds
+    ``rows``: the test-split indices of the validation, test and good-generator images.
     """
     from ..metrics import fid, precision_recall          # written alongside; imported when used
     from ..metrics.parzen import parzen_log_density
@@ -153,12 +156,16 @@ def likelihood_vs_quality(n_good: int = 500, n_validation: int = 500, n_test: in
         "recall_good": pr_good.recall, "recall_mixture": pr_mix.recall,
         "mixture_good_fraction": float(pick.mean()),
         "features": "pixels" if features is None else getattr(features, "__name__", "callable"),
+        "validation": f"{n_validation} test-split images (seed {seed}), disjoint from the {n_test} scored "
+                      f"test images and from the good generator's images",
         "n_good": n_good, "n_mixture_kde": 100 * n_good, "n_validation": n_validation, "n_test": n_test,
         "n_quality": n_quality, "dim": dim, "seed": seed,
         "seconds": time.perf_counter() - t0,
     }
     if return_arrays:
-        out["_arrays"] = {"good": good_q[:64], "mixture": mix_q[:64]}
+        out["_arrays"] = {"good": good_q[:64], "mixture": mix_q[:64],
+                          "rows": {"validation": order[:n_validation], "test": order[n_validation:n_validation + n_test],
+                                   "good": stream[:n_good]}}
     return out
 
 
@@ -238,6 +245,7 @@ def main(argv=None) -> int:
     (out / "likelihood_vs_quality.json").write_text(json.dumps(res, indent=2))
     print(f"Parzen LL  good {res['ll_good']:.2f} +- {res['ll_good_stderr']:.2f} (sigma {res['sigma_good']:.3f})   "
           f"mixture {res['ll_mixture']:.2f} +- {res['ll_mixture_stderr']:.2f} (sigma {res['sigma_mixture']:.3f})")
+    print(f"sigma chosen on {res['validation']}")
     print(f"gap {res['ll_gap']:.3f} nats = {res['gap_over_log_100']:.3f} x log(100)   "
           f"(same-n mixture: gap {res['gap_equal_n']:.1f} nats)")
     print(f"FID        good {res['fid_good']:.2f}   mixture {res['fid_mixture']:.2f}")

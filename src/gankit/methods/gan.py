@@ -12,14 +12,23 @@ judge ``pack`` samples at once, concatenated along channels (or features), and
 the mean of the discriminator's penultimate features on real data; minibatch
 discrimination is a discriminator option (``discriminator.minibatch_kernels``).
 
-``unroll`` = k > 0 gives the unrolled GAN (Metz et al. 2017): the generator is trained
-against the discriminator it would face after k more discriminator updates, and is
-differentiated through those updates, so it is penalised for moves the discriminator can
-answer quickly (such as collapsing onto one mode). See :meth:`GAN.unrolled_discriminator`.
+``unroll`` = k > 0 gives the unrolled GAN (Metz et al. 2017): the generator's loss is the
+surrogate f_K(theta_G, theta_D) = f(theta_G, theta_D^K) with theta_D^0 = theta_D, the
+discriminator as it stands before its update of this iteration, and theta_D^{j+1} one
+optimiser update of theta_D^j; the generator is differentiated through those k updates, so
+it is penalised for moves the discriminator can answer quickly (such as collapsing onto one
+mode). The discriminator's own update is theta_D^1: its real step and the first unrolled
+step are the same update, from the same parameters on the same real batch and the same
+generated samples (which the generator's loss is evaluated on too), and all k unrolled
+updates use that one minibatch, as in the paper's reference code. So unroll = k looks k
+discriminator updates ahead, the first of which the discriminator then takes. With
+``d_steps`` = n > 1, the first n - 1 discriminator steps of an iteration are ordinary ones
+(each on a fresh real batch and fresh samples) and the unroll starts before the n-th, which
+is its first step. See :meth:`GAN.unrolled_discriminator`.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Literal, Optional, Tuple
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -28,7 +37,8 @@ from torch.func import functional_call
 from ..config import Config
 from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder
-from ..objectives.penalties import clip_weights_, gradient_penalty, r1_penalty, spectral_norm_all
+from ..objectives.penalties import (clip_weights_, gradient_penalty, r1_penalty, require_independent_samples,
+                                    spectral_norm_all)
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Batch, DataInfo, Method, check_positive
@@ -36,6 +46,10 @@ from .base import Batch, DataInfo, Method, check_positive
 __all__ = ["GAN", "PENALTIES", "surrogate_step"]
 
 Tensor = torch.Tensor
+
+#: ``method.objective``: an objective's name, or a mapping with its parameters
+#: (``{name: fgan_kl, generator: alternative}``)
+ObjectiveSpec = OBJECTIVES.spec_type()
 
 #: discriminator regularisers by name: (D, real, fake, weight) -> scalar added to the D loss
 PENALTIES = {
@@ -101,7 +115,8 @@ class _Features(nn.Module):
 
 
 class GAN(Method):
-    def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int, objective: str,
+    def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int,
+                 objective: Union[str, Dict[str, Any]],
                  penalty: str = "none", penalty_weight: float = 10.0, clip: float = 0.0,
                  spectral_norm: bool = False, pack: int = 1, generator_loss: str = "objective",
                  unroll: int = 0):
@@ -114,7 +129,7 @@ class GAN(Method):
             raise ConfigError(f"method.unroll must not be negative, got {unroll}")
         self.unroll = unroll
         self.d_steps = self.real_batches_per_step = d_steps
-        self.objective = OBJECTIVES.get(objective, "method.objective")()
+        self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
         check_positive("method.pack", pack)
         if cfg.train.batch_size % pack:
             raise ConfigError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of method.pack ({pack})")
@@ -129,6 +144,10 @@ class GAN(Method):
             raise ConfigError(f"discriminator '{d_name}' is an auto-encoder, which scores samples by their "
                               "reconstruction error; use it with method.name=ebgan, or pick discriminator.name=auto "
                               "for method 'gan'")
+        if penalty != "none":
+            # both penalties read each sample's gradient off the gradient of the summed outputs
+            what = {"gradient": "the WGAN-GP gradient penalty", "r1": "the R1 penalty"}[penalty]
+            require_independent_samples(d, f"method.penalty={penalty} ({what})")
         if spectral_norm:
             spectral_norm_all(d)
         self.add_module("generator", g)
@@ -159,29 +178,32 @@ class GAN(Method):
             d_loss = d_loss + PENALTIES[self.penalty](D, real, fake, self.penalty_weight)
         return d_loss, d_real, d_fake
 
-    def unrolled_discriminator(self, reals: List[Tensor], fake: Tensor, steps: Optional[int] = None
+    def unrolled_discriminator(self, real: Tensor, fake: Tensor, steps: Optional[int] = None
                                ) -> Tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
         """The discriminator after ``steps`` (default ``unroll``) differentiable updates,
-        as the functions (D_k, features of D_k).
+        as the functions (D_k, features of D_k): theta_D^0 is the current discriminator's
+        parameters and theta_D^{j+1} is theta_D^j after one update, so D_1 is the discriminator
+        that one real step on the same data gives.
 
-        The updates start from the current discriminator's parameters and buffers (copies:
-        the discriminator and its optimiser are left untouched) and follow the rule of its
+        The updates start from copies of the current discriminator's parameters and buffers
+        (the discriminator and its optimiser are left untouched) and follow the rule of its
         optimiser, Adam or RMSprop with its current learning rate, continuing its running
-        averages (:func:`surrogate_step`), as Metz et al. unroll the actual optimiser. Each
-        update minimises the discriminator's loss (objective, penalty, clipping) on one real
-        batch of ``reals`` (in turn) and on ``fake``, the generator's packed batch; the
-        gradients are kept with ``create_graph=True``, so D_k depends on the generator both
-        through ``fake`` and through the unrolled parameters, and a loss on D_k
-        backpropagates through all k updates. torch.func.functional_call evaluates the
-        discriminator with the unrolled parameters; its buffers (batch-norm statistics,
-        spectral norm's power-iteration vectors) are copied too, so unlike the plain generator
-        step, the unrolled one leaves them as the discriminator's own steps left them.
-        Autocast stays as configured: double backward works under bf16 autocast.
+        averages (:func:`surrogate_step`), as Metz et al. unroll the actual optimiser. Every
+        update minimises the discriminator's loss (objective, penalty, clipping) on the same
+        minibatch: the real batch ``real`` (in model space; packed here) and ``fake``, the
+        generator's packed batch. The gradients are kept with ``create_graph=True``, so D_k
+        depends on the generator both through ``fake`` and through the unrolled parameters,
+        and a loss on D_k backpropagates through all k updates. torch.func.functional_call
+        evaluates the discriminator with the unrolled parameters; its buffers (batch-norm
+        statistics, spectral norm's power-iteration vectors) are copied too, so the unroll
+        leaves them as they were. Autocast stays as configured: double backward works under
+        bf16 autocast.
         """
         D, opt = self.discriminator, self.opt_d
         steps = self.unroll if steps is None else steps
+        real = self.packed(real)
         named = list(D.named_parameters())
-        params = {n: p.detach().requires_grad_(True) for n, p in named}
+        params = {n: p.detach().clone().requires_grad_(True) for n, p in named}
         buffers = {n: b.detach().clone() for n, b in D.named_buffers()}
         states = {n: _optimizer_state(opt, p) for n, p in named}
         groups = {id(p): g for g in opt.param_groups for p in g["params"]}
@@ -189,8 +211,7 @@ class GAN(Method):
         def at(p: Dict[str, Tensor]) -> Callable[[Tensor], Tensor]:
             return lambda x: functional_call(D, (p, buffers), (x,))
 
-        for i in range(steps):
-            real = self.packed(reals[i % len(reals)])
+        for _ in range(steps):
             d_loss, _, _ = self._d_loss(at(params), real, fake)
             grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True, allow_unused=True)
             new = {}
@@ -210,26 +231,47 @@ class GAN(Method):
         batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used
         G, D, rt = self.generator, self.discriminator, self.rt
         m = len(batches[0])
-        D.requires_grad_(True)
-        for real in batches:                       # k discriminator steps
-            with torch.no_grad(), rt.autocast():
-                fake = G(self.noise(m))
-            real, fake = self.packed(real), self.packed(fake)
-            d_loss, d_real, d_fake = self._d_loss(D, real, fake)
-            rt.step(d_loss, self.opt_d, "discriminator")
+
+        def d_step(real: Tensor, fake: Tensor) -> Tuple[Tensor, Tensor, Tensor]:   # packed batches
+            D.requires_grad_(True)
+            out = self._d_loss(D, real, fake)
+            rt.step(out[0], self.opt_d, "discriminator")
             if self.clip:
                 clip_weights_(D, self.clip)
-        D.requires_grad_(False)                    # one generator step; D is held fixed
-        if self.unroll:                            # ... against D after `unroll` more steps
-            with rt.autocast():
-                generated = self.packed(G(self.noise(m)))
-            D_k, features_k = self.unrolled_discriminator(batches, generated)
-            with rt.autocast():
-                g_loss = self._generator_loss(D_k, real, generated, features_k)
-        else:
+            D.requires_grad_(False)
+            return out
+
+        # k discriminator steps; with unrolling, the last of them is the first unrolled step (below)
+        for real in batches[:-1] if self.unroll else batches:
+            with torch.no_grad(), rt.autocast():
+                fake = G(self.noise(m))
+            real = self.packed(real)
+            d_loss, d_real, d_fake = d_step(real, self.packed(fake))
+        if not self.unroll:                        # one generator step; D is held fixed
             with rt.autocast():
                 g_loss = self._generator_loss(D, real, self.packed(G(self.noise(m))))
-        rt.step(g_loss, self.opt_g, "generator")
+            rt.step(g_loss, self.opt_g, "generator")
+        else:
+            # the generator's loss at theta_D^k, unrolled from D before its last step; the
+            # generated samples are the ones that step sees too
+            real = batches[-1]
+            with rt.autocast():
+                generated = self.packed(G(self.noise(m)))
+            cuda = [rt.device] if rt.device.type == "cuda" else []
+            rng = (torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in cuda])
+            D_k, features_k = self.unrolled_discriminator(real, generated)
+            real = self.packed(real)
+            with rt.autocast():
+                g_loss = self._generator_loss(D_k, real, generated, features_k)
+            rt.step(g_loss, self.opt_g, "generator")
+            # D's own step is theta_D^1: the same loss at the same parameters, on the same batch
+            # and samples, and with the random draws of the first unrolled step (the gradient
+            # penalty's interpolation); the random state after the unroll comes back after it
+            with torch.random.fork_rng(devices=cuda):
+                torch.set_rng_state(rng[0])
+                for d, state in zip(cuda, rng[1]):
+                    torch.cuda.set_rng_state(state, d)
+                d_loss, d_real, d_fake = d_step(real, generated.detach())
         self.update_ema()
         self.step_schedulers()
         with torch.no_grad():
@@ -244,12 +286,15 @@ class GAN(Method):
 
 
 @METHODS.register("gan")
-def gan(runtime, info, cfg, /, d_steps: int = 1, objective: str = "nonsaturating",
+def gan(runtime, info, cfg, /, d_steps: int = 1, objective: ObjectiveSpec = "nonsaturating",
         penalty: Literal["none", "gradient", "r1"] = "none", penalty_weight: float = 10.0, clip: float = 0.0,
         spectral_norm: bool = False, pack: int = 1,
         generator_loss: Literal["objective", "feature_matching"] = "objective", unroll: int = 0) -> GAN:
     """Goodfellow et al. 2014: k = d_steps discriminator steps per generator step; with any
     objective, weight clipping (WGAN), a gradient penalty (WGAN-GP, R1), spectral norm (SNGAN),
-    packing (PacGAN), feature matching or unrolling (unrolled GAN)."""
+    packing (PacGAN), feature matching or unrolling (unrolled GAN).
+
+    ``objective`` is a registered objective's name, or a mapping with its parameters, e.g.
+    ``{name: fgan_gan, generator: alternative}`` (``--set method.objective.generator=alternative``)."""
     return GAN(runtime, info, cfg, d_steps, objective, penalty, penalty_weight, clip, spectral_norm, pack,
                generator_loss, unroll)

@@ -23,7 +23,9 @@ same slack term with the unscaled L_p norm as Delta; for one-dimensional data th
 The theory asks for a Lipschitz L. Qi keeps it so with weight decay (``optim.weight_decay``)
 and names the alternative of keeping the gradient of L small; ``penalty_weight`` > 0 adds
 that as ``penalty_weight * E[||grad_x L(x_hat)||^2]`` on random points x_hat between real
-and generated samples (:func:`~gankit.objectives.penalties.gradient_penalty` with center 0).
+and generated samples (:func:`~gankit.objectives.penalties.gradient_penalty` with center 0),
+which needs a discriminator that treats the samples of a batch independently: no batch norm,
+no minibatch discrimination (refused otherwise).
 ``slack_weight`` sets the weight of the margin term against E[L(x)]; Qi's code leaves the
 latter out by default (an infinite ``slack_weight``, in effect), and a small one lets it
 dominate, so that L sinks to 0 on real and generated samples alike.
@@ -38,7 +40,7 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder
-from ..objectives.penalties import gradient_penalty
+from ..objectives.penalties import gradient_penalty, require_independent_samples
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
 from .base import Batch, DataInfo, Method, check_positive
@@ -91,6 +93,9 @@ class LossSensitiveGAN(Method):
         if is_autoencoder(d):
             raise ConfigError(f"method 'loss_sensitive' needs a discriminator with one output per sample, got "
                               f"'{d_name}' (an auto-encoder, for method.name=ebgan); use discriminator.name=auto")
+        if penalty_weight:
+            require_independent_samples(d, f"method.penalty_weight={penalty_weight:g} (the loss-sensitive GAN's "
+                                           "gradient-norm penalty)")
         self.add_module("generator", g)
         self.add_module("discriminator", d)
         self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)

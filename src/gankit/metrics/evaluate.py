@@ -560,6 +560,9 @@ def _train_samples(run) -> torch.Tensor:
 class Evaluator:
     """Periodic evaluation during training: loads the real split and the extractor once."""
 
+    #: metric keys where a smaller value is better (the trainer keeps best.pt by them)
+    lower_is_better = LOWER_IS_BETTER
+
     def __init__(self, run):
         from ..data.base import build_data
 

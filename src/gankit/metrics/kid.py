@@ -69,7 +69,9 @@ def kid(real, fake, subsets: int = 100, subset_size: int = 1000, degree: float =
     """Kernel Inception Distance between two (N, D) feature sets: ``(mean, std)`` of MMD^2.
 
     ``subsets`` random subsets of ``subset_size`` samples (without replacement) are taken
-    from each set; both sets need at least ``subset_size`` samples.  ``gamma=None`` means
+    from each set; both sets need at least ``subset_size`` samples (a ValueError says so
+    otherwise, as torch-fidelity refuses too).  When both hold exactly ``subset_size``, every
+    subset is the whole set and ``std`` is 0: it measures nothing then.  ``gamma=None`` means
     1/D.  Values slightly below zero are valid (the estimator is unbiased) and mean the two
     distributions are very close.
     """

@@ -1,7 +1,6 @@
 """Parzen-window (Gaussian kernel density) log-likelihood of held-out data under a generator.
 
-Protocol (Goodfellow et al. 2014, "Generative Adversarial Nets", section 5; the numbers in
-BENCHMARKS.md were made this way):
+Protocol (Goodfellow et al. 2014, "Generative Adversarial Nets", section 5):
 
 1. Draw 10,000 samples ``s_1 .. s_N`` from the generator and flatten each to a vector of
    D numbers, on the same scale as the data (for MNIST-like images: pixel values in
@@ -12,7 +11,12 @@ BENCHMARKS.md were made this way):
        log p(x) = logsumexp_i( -||x - s_i||^2 / (2 sigma^2) ) - log N - (D/2) log(2 pi sigma^2)
 
 3. Choose ``sigma`` from ``np.logspace(-1, 0, 10)`` (0.1 .. 1) as the one with the highest
-   mean log p over 1,000 held-out validation images (:func:`parzen_select_sigma`).
+   mean log p over a validation set (:func:`parzen_select_sigma`).  The validation points
+   must be held out twice over: the generator never trained on them, and they are not
+   among the test points scored in step 4 (else sigma is fitted to what it is judged on).
+   ``gankit eval --metrics parzen`` takes the last ``n_validation`` (default 1,000) samples
+   of the data set's test split and scores only test rows before them; the
+   likelihood-vs-quality experiment cuts a seeded validation part out of the test split.
 4. Report the mean log p over the test set and its standard error
    ``std(ddof=1) / sqrt(n_test)`` (:func:`parzen_log_likelihood`); :func:`parzen_evaluate`
    does steps 2-4 in one call.
@@ -166,6 +170,9 @@ def parzen_select_sigma(samples, validation, sigmas=DEFAULT_SIGMAS, *,
 def parzen_evaluate(samples, validation, test, sigmas=DEFAULT_SIGMAS, *,
                     batch_size: int = DEFAULT_BATCH_SIZE) -> Dict[str, object]:
     """The whole protocol: choose sigma on ``validation``, then score ``test`` with it.
+
+    ``validation`` should be data the generator never trained on and not part of ``test``
+    (see the module's docstring); this function takes the three sets as given.
 
     Returns a dict with ``sigma`` (chosen), ``mean`` and ``stderr`` (test log-likelihood,
     nats per point), ``by_sigma`` ({sigma: mean validation log-likelihood} for the whole

@@ -2,16 +2,23 @@
 ``method.train_step``, logs what comes back, and saves samples and checkpoints.
 
 Per step there is no host synchronisation: the returned scalars stay on the device until
-a log step, where they are stacked, synced once, averaged, and checked for NaN/inf. A
-checkpoint is only written right after such a check, so a checkpoint never holds
-weights trained on a non-finite loss.
+a log step, where they are stacked, synced once, averaged, and checked for NaN/inf. Right
+before a checkpoint or an evaluation (which may write ``best.pt``), whatever the intervals,
+the scalars not yet logged are checked as well, together with every parameter and buffer of
+the method's networks and of the EMA copy, in one more sync. A non-finite state is never
+written: the run stops with :class:`~gankit.errors.NonFiniteLossError`, which names what is
+not finite and the last good checkpoint, so every checkpoint holds finite weights that were
+trained on finite losses only.
 
 With several processes (torchrun) every process runs this loop in lockstep and only rank 0
 writes: metrics, TensorBoard, the progress bar, sample grids, checkpoints and ``best.pt``.
 At a log step the pending scalars are averaged across processes in the same single sync,
-so the NaN/inf check sees every process's losses and all of them stop together. Stopping
-by signal is agreed on every step without a stall: each process contributes its signal to
-an asynchronous all-reduce whose result it reads one step later (see
+so the NaN/inf check sees every process's losses and all of them stop together. The check
+before a checkpoint or an evaluation averages its losses and per-tensor flags the same way
+(every process reaches it at the same step): the processes hold the same weights anyway, and
+the averaged values make the decision and the error message the same on all of them even if
+they did not. Stopping by signal is agreed on every step without a stall: each process
+contributes its signal to an asynchronous all-reduce whose result it reads one step later (see
 :class:`~gankit.train.distributed.StopVote`), so all stop after the same step, rank 0 writes
 the checkpoint, the others wait for it, and all exit with the same status. Without
 ``runtime.sync_batchnorm`` each process keeps its own batch-norm running statistics; right
@@ -20,6 +27,7 @@ place), so the model drawn, evaluated and saved is one well-defined model.
 """
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from pathlib import Path
@@ -112,6 +120,8 @@ class Trainer:
                 checkpoint = bool(cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last
                 if self.world > 1 and (sample or evaluate or checkpoint):
                     distributed.average_batchnorm_stats_(list(method.modules.values()) + list(method.emas.values()))
+                if evaluate or checkpoint:   # nothing non-finite reaches a checkpoint or best.pt
+                    self._check_finite()
                 if sample and self.main:
                     self.save_samples()
                 if evaluate:
@@ -155,25 +165,78 @@ class Trainer:
             self.stop_signal = agreed
         return bool(agreed)
 
+    def _pending_values(self) -> torch.Tensor:
+        """The pending scalars as a (steps, keys) tensor on the device (keys: ``_pending[0]``)."""
+        if not self._pending:
+            return torch.zeros(0, 0, device=self.run.runtime.device)
+        keys = list(self._pending[0])
+        return torch.stack([torch.stack([o[k].float() for k in keys]) for o in self._pending])
+
+    def _nonfinite(self, what: str) -> NonFiniteLossError:
+        last = self.last_checkpoint or (self.ckpts.list() or [None])[-1]
+        keep = (f"the last good checkpoint {last} is kept; `gankit resume {self.run.path}` continues from it"
+                if last else "no checkpoint was written before it")
+        error = NonFiniteLossError(
+            f"{what}. Training stopped; {keep}. "
+            "Try a lower learning rate (optim.lr_d, optim.lr_g) or runtime.precision=fp32.")
+        return distributed.on_every_rank(error) if self.world > 1 else error
+
+    def _check_losses(self, values: torch.Tensor) -> None:
+        """Raise for the first non-finite entry of the pending scalars ``values`` (on the CPU)."""
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            row, col = (~finite).nonzero()[0].tolist()
+            keys = list(self._pending[0])
+            raise self._nonfinite(f"step {self._pending_first + row}: {keys[col]} is {values[row, col].item()}")
+
+    def _named_state(self):
+        """(name, tensor) for every floating-point parameter and buffer of the method's
+        networks and of the EMA copy (integer buffers such as batch counts are always finite)."""
+        method = self.run.method
+        modules = list(method.modules.items()) + [("ema" if role == "generator" else f"ema_{role}", m)
+                                                  for role, m in method.emas.items()]
+        return [(f"{name}.{key}", t.detach()) for name, m in modules
+                for key, t in itertools.chain(m.named_parameters(), m.named_buffers()) if t.is_floating_point()]
+
+    def _check_finite(self) -> None:
+        """Before a checkpoint or an evaluation: the scalars logged since the last log step and
+        every parameter and buffer of the networks and the EMA copy must be finite.
+
+        Each tensor's largest absolute value (one fused ``_foreach_norm``) is NaN for a tensor
+        with a NaN and inf for one with an inf; finite ones count as 0. These flags and the
+        pending scalars go into one buffer that, with several processes, is averaged in one
+        all-reduce, so a non-finite value on any process reaches all of them and every process
+        raises the same error. The pending scalars stay pending: the next log step logs them
+        as usual."""
+        values = self._pending_values()
+        named = self._named_state()
+        flags = torch.zeros(0, device=values.device)
+        if named:
+            maxima = torch.stack([m.float() for m in torch._foreach_norm([t for _, t in named], float("inf"))])
+            flags = torch.where(torch.isfinite(maxima), torch.zeros_like(maxima), maxima).to(values.device)
+        flat = torch.cat([values.reshape(-1), flags])
+        if self.world > 1:
+            distributed.all_reduce_mean_([flat])
+        flat = flat.cpu()
+        n = values.numel()
+        self._check_losses(flat[:n].reshape(values.shape))
+        flags = flat[n:]
+        bad = (~torch.isfinite(flags)).nonzero().flatten().tolist()
+        if bad:
+            shown = ", ".join(f"{named[i][0]} ({flags[i].item()})" for i in bad[:3])
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise self._nonfinite(f"step {self.step}: the weights are not finite: {shown}{more}; "
+                                  "this state was not saved")
+
     def _flush(self, log: MetricsLog, progress: Progress) -> None:
         if not self._pending:
             return
         keys = list(self._pending[0])
-        values = torch.stack([torch.stack([o[k].float() for k in keys]) for o in self._pending])
+        values = self._pending_values()
         if self.world > 1:  # means over all processes; a NaN or inf anywhere reaches every process
             distributed.all_reduce_mean_([values])
         values = values.cpu()
-        finite = torch.isfinite(values)
-        if not bool(finite.all()):
-            row, col = (~finite).nonzero()[0].tolist()
-            step = self._pending_first + row
-            last = self.last_checkpoint or (self.ckpts.list() or [None])[-1]
-            keep = (f"the last good checkpoint {last} is kept; `gankit resume {self.run.path}` continues from it"
-                    if last else "no checkpoint was written before it")
-            error = NonFiniteLossError(
-                f"step {step}: {keys[col]} is {values[row, col].item()}. Training stopped; {keep}. "
-                "Try a lower learning rate (optim.lr_d, optim.lr_g) or runtime.precision=fp32.")
-            raise distributed.on_every_rank(error) if self.world > 1 else error
+        self._check_losses(values)
         means = values.double().mean(0).tolist()
         now = time.perf_counter()
         t_prev, s_prev = self._last_log
@@ -189,8 +252,6 @@ class Trainer:
         progress.log(self.step, row)
 
     def _evaluate(self, log: MetricsLog, progress: Progress) -> None:
-        from ..metrics.evaluate import LOWER_IS_BETTER
-
         results = distributed.broadcast_object(self.evaluator())  # every process: rank 0's numbers
         log.write({"step": self.step, **{f"eval_{k}": float(v) for k, v in results.items()}})
         progress.write(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
@@ -198,7 +259,7 @@ class Trainer:
         if key not in results:
             return
         value = float(results[key])
-        lower = key in LOWER_IS_BETTER
+        lower = key in getattr(self.evaluator, "lower_is_better", ())
         if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
             self.best = {"key": key, "value": value, "step": self.step}
             distributed.run_on_main(self._save_best)
