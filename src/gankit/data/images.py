@@ -501,7 +501,7 @@ def _member(npz, key: str, path: Path) -> np.ndarray:
 
 @DATASETS.register("array")
 def array(path: str = "", key: Optional[str] = None, labels_key: Optional[str] = None, split: Split = "train",
-          test_fraction: float = 0.0, fields: Tuple[str, ...] = ()) -> Dataset:
+          test_fraction: float = 0.0, fields: List[str] = ()) -> Dataset:
     """Images or vectors from a .npy or .npz file (uint8 images, or floats in [0, 1] or [-1, 1]);
     labels from ``y``/``labels`` (or ``labels_key``); ``fields`` names further arrays of the
     .npz to carry as fields of the same name (integers (N,): labels, uint8 (N, C, H, W):
