@@ -129,3 +129,15 @@ def test_toy_data_carries_the_mode_as_its_label():
     data = gankit.api.build_data(gankit.api.make_config({"data": {"name": "ring8", "n_samples": 500}}))
     nearest = torch.cdist(data.x.double(), data.modes.double()).argmin(1)
     assert torch.equal(nearest, data.y)
+
+
+def test_learning_rates_per_role(tmp_path):
+    from gankit.errors import ConfigError
+
+    cfg = _config(tmp_path / "run", "cgan", 1)
+    cfg["optim"] = {"lr_g": 3e-4, "lr_d": 2e-4, "lr": {"discriminator": 1e-3}}
+    run = gankit.train(cfg)
+    assert run.method.optimizers["discriminator"].param_groups[0]["initial_lr"] == 1e-3
+    assert run.method.optimizers["generator"].param_groups[0]["initial_lr"] == 3e-4
+    with pytest.raises(ConfigError, match="no network role 'encoder'.*generator, discriminator"):
+        gankit.api.make_config(None, ["optim.lr.encoder=1e-4"])

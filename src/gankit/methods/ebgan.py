@@ -86,8 +86,8 @@ class EBGAN(Method):
                               "discriminator.name=autoencoder (or auto)")
         self.add_module("generator", g)
         self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
-        self.opt_d = self.add_optimizer("discriminator", d.parameters(), cfg.optim.lr_d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
         self.enable_ema()
 
     def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:

@@ -152,8 +152,8 @@ class GAN(Method):
             spectral_norm_all(d)
         self.add_module("generator", g)
         self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
-        self.opt_d = self.add_optimizer("discriminator", d.parameters(), cfg.optim.lr_d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
         self.enable_ema()
 
     def packed(self, x: torch.Tensor) -> torch.Tensor:

@@ -98,8 +98,8 @@ class LossSensitiveGAN(Method):
                                            "gradient-norm penalty)")
         self.add_module("generator", g)
         self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
-        self.opt_d = self.add_optimizer("discriminator", d.parameters(), cfg.optim.lr_d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
         self.enable_ema()
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
