@@ -312,7 +312,7 @@ def test_registered_schema():
         DATASETS.resolve_params("mnist", {"channels": 2}, "data")
     assert set(DATASETS.entry("folder").params) == {"root", "image_size", "channels", "crop", "recursive", "split",
                                                     "test_fraction"}
-    assert set(DATASETS.entry("array").params) == {"path", "key", "labels_key", "split", "test_fraction"}
+    assert set(DATASETS.entry("array").params) == {"path", "key", "labels_key", "split", "test_fraction", "fields"}
 
 
 # --------------------------------------------------------------------------- folder

@@ -228,7 +228,7 @@ def test_unrolled_step_is_the_papers_by_hand(tmp_path, d_steps):
     a0, c0 = G.a.item(), G.c.item()
 
     torch.manual_seed(7)
-    out = method.train_step(batches, 0)
+    out = method.train_step([{"x": b} for b in batches], 0)
     torch.manual_seed(7)                           # the noise train_step drew, one draw per D step
     zs = [torch.randn(8, 1).double()[:, 0].tolist() for _ in range(d_steps)]
     reals = [x[:, 0].tolist() for x in batches]
@@ -282,7 +282,7 @@ def test_unroll_zero_is_the_plain_gan(tmp_path):
     for step in range(3, 6):
         batches = [torch.randn(64, 2, generator=gen) for _ in range(2)]
         torch.manual_seed(step)
-        m.train_step(batches, step)
+        m.train_step([{"x": b} for b in batches], step)
         torch.manual_seed(step)
         for real in batches:                       # k = 2 discriminator steps on fresh samples
             with torch.no_grad():
@@ -336,7 +336,7 @@ def test_unrolled_generator_step_leaves_the_discriminator_to_its_own_step(tmp_pa
     m.unrolled_discriminator, m._d_loss = spy, loss_spy
     batches = list(torch.randn(m.real_batches_per_step, 64, 2))
     g_before = [p.detach().clone() for p in m.generator.parameters()]
-    out = m.train_step(batches, 3)
+    out = m.train_step([{"x": b} for b in batches], 3)
     assert torch.isfinite(out["g_loss"]) and len(seen["d_steps"]) == m.d_steps
     assert any(not torch.equal(a, p) for a, p in zip(g_before, m.generator.parameters()))
     (d_seen, opt_seen), (d_last, opt_last) = seen["unroll"], seen["d_steps"][-1]

@@ -18,10 +18,10 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 import torch
 
 from . import config as C
-from .data.base import Dataset
+from .data.base import Dataset, build_data
 from .data.stream import BatchStream
 from .errors import ConfigError, RunDirError
-from .methods.base import DataInfo, Method, resolve_networks
+from .methods.base import DataInfo, Method, check_data, resolve_networks
 from .registries import DATASETS, METHODS, load_all
 from .train import distributed
 from .train.checkpoint import CheckpointManager, set_rng_state
@@ -59,14 +59,27 @@ class Run:
     def discriminator(self) -> torch.nn.Module:
         return self.method.discriminator
 
-    def sample(self, n: int, seed: Optional[int] = None) -> torch.Tensor:
-        """``n`` samples as a float tensor on the CPU: images (N, C, H, W) in [0, 1], vectors (N, D).
-
-        The moving-average generator is used when the run keeps one.
+    def generate(self, n: int, seed: Optional[int] = None, given: Optional[Dict[str, Any]] = None
+                 ) -> Dict[str, torch.Tensor]:
+        """``n`` samples as the method's named outputs, float tensors on the CPU: ``x`` (images
+        (N, C, H, W) in [0, 1], vectors (N, D)), the conditions used (``y``: class labels) and
+        whatever else the method shows. ``given`` sets conditions (``{"y": 3}`` or one label
+        per sample); those not given are drawn from the data's distribution. The
+        moving-average networks are used where the run keeps them.
         """
         g = torch.Generator().manual_seed(seed) if seed is not None else None
-        x = self.method.sample(n, generator=g)
-        return Dataset.image_to_unit(x) if self.info.kind == "image" else x
+        out = self.method.sample(n, given=given, generator=g)
+        return {k: self._to_user(k, v) for k, v in out.items()}
+
+    def sample(self, n: int, seed: Optional[int] = None, given: Optional[Dict[str, Any]] = None) -> torch.Tensor:
+        """``n`` samples as a float tensor on the CPU: images (N, C, H, W) in [0, 1], vectors
+        (N, D); ``generate(n, seed, given)["x"]``."""
+        return self.generate(n, seed, given)["x"]
+
+    def _to_user(self, name: str, v: torch.Tensor) -> torch.Tensor:
+        f = self.info.fields.get(name)
+        is_image = (f.kind == "image") if f is not None else (v.dim() == 4 and v.is_floating_point())
+        return Dataset.image_to_unit(v) if is_image else v
 
 
 # ----------------------------------------------------------------------------------- building
@@ -84,19 +97,10 @@ def make_config(config: ConfigLike = None, overrides: Sequence[str] = ()) -> C.C
     return C.build_config(C.apply_overrides(raw, overrides))
 
 
-def build_data(cfg: C.Config, split: Optional[str] = None) -> Dataset:
-    spec = dict(cfg.data)
-    name = spec.pop("name")
-    if split is not None:
-        if "split" not in DATASETS.entry(name).params:
-            raise ConfigError(f"data set '{name}' has no {split} split")
-        spec["split"] = split
-    return DATASETS.build(name, spec, section="data")
-
-
-def _info(data: Dataset) -> DataInfo:
-    n_classes = len(data.classes) if data.classes else (int(data.y.max()) + 1 if data.y is not None else 0)
-    return DataInfo(kind=data.kind, shape=tuple(data.shape), n_classes=n_classes)
+def _info(data: Dataset, cfg: C.Config) -> DataInfo:
+    info = DataInfo.of(data)
+    check_data(cfg.method["name"], info)
+    return info
 
 
 def _method(cfg: C.Config, info: DataInfo) -> tuple:
@@ -186,7 +190,7 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
         cfg.out = str(out)
     with distributed.session(cfg.runtime.device):
         data = distributed.local_main_first(lambda: build_data(cfg), "loading the data")
-        info = _info(data)
+        info = _info(data, cfg)
         runtime, method = _method(cfg, info)
         path = distributed.broadcast_object(Path(cfg.out) if cfg.out else _default_out(cfg))  # one time stamp
         cfg.out = str(path)
@@ -216,7 +220,7 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
 def _stream(data: Dataset, cfg: C.Config, runtime: Runtime) -> BatchStream:
     """Real batches of train.batch_size per process, each process its slice of every global batch."""
     try:
-        return BatchStream(data.x, cfg.train.batch_size, seed=cfg.train.seed, rank=runtime.rank,
+        return BatchStream(data.tensors(), cfg.train.batch_size, seed=cfg.train.seed, rank=runtime.rank,
                            world_size=runtime.world_size)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -267,8 +271,7 @@ def _open(run_dir: Union[str, Path], steps: Optional[int] = None, with_data: boo
             f"{path / 'config.yaml'} no longer matches the config its checkpoint was written with "
             f"(changed: {', '.join(changed)}). Restore those keys, or start a new run with "
             f"`gankit train {path / 'config.yaml'} --out NEW_DIR`.")
-    info = DataInfo(kind=state["info"]["kind"], shape=tuple(state["info"]["shape"]),
-                    n_classes=state["info"].get("n_classes", 0))
+    info = DataInfo.from_dict(state["info"])
     data = distributed.local_main_first(lambda: build_data(cfg), "loading the data") if with_data else None
     if data is not None and tuple(data.shape) != info.shape:
         raise RunDirError(f"the data now has samples of shape {tuple(data.shape)}, but the run was trained "

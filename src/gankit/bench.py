@@ -117,22 +117,35 @@ def _config(config: Optional[str], overrides: Sequence[str]):
 
 
 def _info(cfg):
+    from .data.base import Field
     from .methods.base import DataInfo
 
     spec = cfg.data
-    if spec["name"] in ("fashion_mnist", "mnist", "stacked"):
+    if spec["name"] in ("fashion_mnist", "mnist"):   # their description without reading the files
         size = int(spec.get("image_size", 28))
-        channels = 3 if spec["name"] == "stacked" else int(spec.get("channels", 1))
-        return DataInfo(kind="image", shape=(channels, size, size))
+        shape = (int(spec.get("channels", 1)), size, size)
+        classes = tuple(str(i) for i in range(10))
+        return DataInfo(kind="image", shape=shape, n_classes=10,
+                        fields={"x": Field("image", shape), "y": Field("label", (), classes, (0.1,) * 10)})
     from .api import build_data
 
-    data = build_data(cfg)
-    return DataInfo(kind=data.kind, shape=tuple(data.shape))
+    return DataInfo.of(build_data(cfg))
 
 
-def _real_batches(info, n: int, count: int, device) -> List[torch.Tensor]:
+def _real_batches(info, n: int, count: int, device) -> List[Dict[str, torch.Tensor]]:
+    """``count`` batches of ``n`` random samples of every field of the data (what a step costs
+    does not depend on the values): images and vectors uniform in [-1, 1], labels and tokens
+    uniform over their classes, multi-labels 0/1."""
     g = torch.Generator().manual_seed(0)
-    return [(torch.rand((n,) + tuple(info.shape), generator=g) * 2 - 1).to(device) for _ in range(count)]
+
+    def field(f):
+        if f.kind in ("image", "vector"):
+            return torch.rand((n,) + tuple(f.shape), generator=g) * 2 - 1
+        if f.kind in ("label", "tokens"):
+            return torch.randint(max(f.n_classes, 1), (n,) + tuple(f.shape), generator=g)
+        return torch.randint(2, (n,) + tuple(f.shape), generator=g).float()
+
+    return [{name: field(f).to(device) for name, f in info.fields.items()} for _ in range(count)]
 
 
 def gankit_case(config: Optional[str] = None, overrides: Sequence[str] = ()):
@@ -172,7 +185,7 @@ def plain_case(config: Optional[str] = None, overrides: Sequence[str] = ()):
     opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
     bs, z_dim = cfg.train.batch_size, G.z_dim
-    batches = _real_batches(info, bs, k, device)
+    batches = [b["x"] for b in _real_batches(info, bs, k, device)]
     weight = float(m.get("penalty_weight", 10.0))
 
     def d_loss_of(real, fake):

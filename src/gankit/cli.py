@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64, metavar="N", help="number of samples (default 64)")
     s.add_argument("--out", required=True, metavar="FILE", help="output file: .png or .npz")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
+    s.add_argument("--label", metavar="L[,L...]", help="class label(s) to generate (conditional runs): --n samples "
+                   "of each, one row per label; without it, labels are drawn as often as they occur in the data")
+    s.add_argument("--input", metavar="FILE_OR_FOLDER", help="condition images (runs conditioned on an image): "
+                   "an image folder, .npz or .npy; one output per input")
 
     e = sub.add_parser("eval", help="evaluate a run (or two sample sets) with FID, KID, IS, precision/recall ...",
                        description="Evaluate a run's generator against the held-out split of its data set, or "
@@ -159,6 +163,47 @@ def cmd_resume(args) -> int:
     return _report(resume(args.run_dir, steps=args.steps))
 
 
+def _conditions(run, args):
+    """The conditions --label / --input ask for, as ``(given, n, nrow)``; a clear error for a
+    run that takes no such condition or values it cannot take."""
+    from .errors import ConfigError
+
+    fields = {name: run.info.fields[name] for name in run.method.contract.conditions if name in run.info.fields}
+    method = run.config.method["name"]
+    takes = ", ".join(f"{k} ({f.kind})" for k, f in fields.items()) or "no conditions"
+    given, n, nrow = {}, args.n, None
+    if args.label is not None:
+        name = next((k for k, f in fields.items() if f.kind == "label"), None)
+        if name is None:
+            raise ConfigError(f"--label: the {method} method of this run takes {takes}")
+        try:
+            labels = [int(v) for v in str(args.label).split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--label {args.label}: give class numbers, e.g. --label 3 or --label 0,1,2") from None
+        if not labels:
+            raise ConfigError("--label: give at least one class number")
+        given[name] = [lab for lab in labels for _ in range(args.n)]
+        n, nrow = args.n * len(labels), args.n
+    if args.input is not None:
+        name = next((k for k, f in fields.items() if f.kind == "image"), None)
+        if name is None:
+            raise ConfigError(f"--input: the {method} method of this run takes {takes}")
+        from .metrics.evaluate import load_samples
+
+        images, kind = load_samples(args.input)
+        if kind != "image":
+            raise ConfigError(f"--input {args.input}: expected images, got an array of shape {tuple(images.shape)}")
+        want = tuple(fields[name].shape)
+        if tuple(images.shape[1:]) != want:
+            raise ConfigError(f"--input {args.input}: images of {tuple(images.shape[1:])} (channels, height, width), "
+                              f"but this run takes {want}; resize or convert them")
+        if given and n != len(images):
+            raise ConfigError(f"--input gives {len(images)} images but --label asks for {n} samples; give as many")
+        given[name] = images.mul(2).sub(1)
+        n = len(images)
+    return given, n, nrow
+
+
 def cmd_sample(args) -> int:
     import numpy as np
     import torch
@@ -173,14 +218,18 @@ def cmd_sample(args) -> int:
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     run = load_run(args.run_dir)
-    x = run.sample(args.n, seed=args.seed)
+    given, n, nrow = _conditions(run, args)
+    samples = run.generate(n, seed=args.seed, given=given)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npz":
-        arr = (x.mul(255).round().to(torch.uint8) if run.info.kind == "image" else x).numpy()
-        np.savez(out, x=arr)
+        def stored(v):
+            is_image = v.dim() == 4 and v.is_floating_point()
+            return (v.mul(255).round().to(torch.uint8) if is_image else v).numpy()
+        np.savez(out, **{k: stored(v) for k, v in samples.items()})
     else:
-        save_samples(x.mul(2).sub(1) if run.info.kind == "image" else x, run.info.kind, out)
-    print(f"{args.n} samples from {run.path} (step {run.step}) -> {out}")
+        model = {k: (v.mul(2).sub(1) if v.dim() == 4 and v.is_floating_point() else v) for k, v in samples.items()}
+        save_samples(model, run.info, out, nrow=nrow)
+    print(f"{n} samples from {run.path} (step {run.step}) -> {out}")
     return 0
 
 

@@ -51,8 +51,9 @@ class TrainConfig:
 @dataclass
 class OptimConfig:
     optimizer: Literal["adam", "rmsprop"] = "adam"  #: rmsprop is the WGAN paper's choice
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
+    lr_g: float = 2e-4                #: learning rate of the generator roles
+    lr_d: float = 2e-4                #: learning rate of every other role (discriminators, encoders ...)
+    lr: Dict[str, float] = field(default_factory=dict)  #: per role, overriding the two above: lr.encoder=1e-4
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 0.0
@@ -243,6 +244,10 @@ def _check_ranges(section: str, obj) -> None:
         for key in ("beta1", "beta2"):
             if not 0.0 <= getattr(obj, key) < 1.0:
                 raise ConfigError(f"optim.{key} must be in [0, 1), got {getattr(obj, key)}")
+    if section == "optim":
+        for role, value in obj.lr.items():
+            if not value > 0:
+                raise ConfigError(f"optim.lr.{role} must be positive, got {value}")
     if section == "train" and not 0.0 <= obj.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {obj.ema_decay}")
 
@@ -282,7 +287,21 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
     out = raw.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError(f"out: expected a directory path, got {out!r}")
+    _check_roles(kwargs["method"]["name"], kwargs["optim"])
     return Config(out=out, **kwargs)
+
+
+def _check_roles(method: str, optim: "OptimConfig") -> None:
+    """``optim.lr`` may name only roles the method declares."""
+    if not optim.lr:
+        return
+    from .methods.base import contract_of
+
+    roles = list(contract_of(method).roles)
+    for role in optim.lr:
+        if role not in roles:
+            raise ConfigError(f"optim.lr.{role}: method {method} has no network role '{role}'{closest(role, roles)}; "
+                              f"its roles: {', '.join(roles)}")
 
 
 def default_raw() -> Dict[str, Any]:

@@ -104,6 +104,11 @@ def coerce(value: Any, tp, key: str) -> Any:
         if len(errors) == 1:
             raise errors[0]
         raise bad()
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        k_type, v_type = (get_args(tp) + (Any, Any))[:2]
+        return {coerce(k, k_type, key): coerce(v, v_type, f"{key}.{k}") for k, v in value.items()}
     if origin in (list, tuple):
         if isinstance(value, tuple):
             value = list(value)

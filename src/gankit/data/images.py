@@ -501,8 +501,11 @@ def _member(npz, key: str, path: Path) -> np.ndarray:
 
 @DATASETS.register("array")
 def array(path: str = "", key: Optional[str] = None, labels_key: Optional[str] = None, split: Split = "train",
-          test_fraction: float = 0.0) -> Dataset:
-    """Images or vectors from a .npy or .npz file (uint8 images, or floats in [0, 1] or [-1, 1])."""
+          test_fraction: float = 0.0, fields: List[str] = ()) -> Dataset:
+    """Images or vectors from a .npy or .npz file (uint8 images, or floats in [0, 1] or [-1, 1]);
+    labels from ``y``/``labels`` (or ``labels_key``); ``fields`` names further arrays of the
+    .npz to carry as fields of the same name (integers (N,): labels, uint8 (N, C, H, W):
+    images, floats (N, D): vectors, integers (N, L): tokens)."""
     if not path:
         raise DataError("data.path is not set: point it at a .npy or .npz file, e.g. --set data.path=FILE.npz")
     file = Path(path).expanduser()
@@ -514,7 +517,11 @@ def array(path: str = "", key: Optional[str] = None, labels_key: Optional[str] =
         raise DataError(f"cannot read {file} as a .npy or .npz file: {exc}. Write it with numpy.save or "
                         f"numpy.savez.") from exc
     y = None
+    extra = {}
     if isinstance(loaded, np.ndarray):
+        if fields:
+            raise DataError(f"{file} is a .npy file holding one array: data.fields applies to .npz files only; "
+                            f"unset it")
         if key or labels_key:
             raise DataError(f"{file} is a .npy file holding one array: data.key and data.labels_key apply to "
                             f".npz files only; unset them")
@@ -529,6 +536,7 @@ def array(path: str = "", key: Optional[str] = None, labels_key: Optional[str] =
                                 f"Choose one with --set data.key=NAME.")
             a = _member(npz, chosen, file)
             y = _array_labels(npz, len(a) if a.ndim else -1, labels_key, file, names)
+            extra = _extra_fields(npz, fields, a, file, names, {chosen, labels_key or "y"})
     if a.ndim not in (2, 3, 4):
         raise DataError(f"{file}: array of shape {a.shape} cannot be used; accepted are {_ACCEPTED_SHAPES}")
     if len(a) == 0:
@@ -543,9 +551,10 @@ def array(path: str = "", key: Optional[str] = None, labels_key: Optional[str] =
     keep = _split_indices(len(a), split, test_fraction, f"data.path={path}")
     a = a[keep] if len(keep) != len(a) else a
     y = torch.from_numpy(y[keep]) if y is not None else None
+    extra = {k: torch.from_numpy(np.ascontiguousarray(v[keep])) for k, v in extra.items()}
     if a.ndim == 2:
         x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-        return Dataset(x=x, kind="vector", name="array", y=y)
+        return Dataset(x=x, kind="vector", name="array", y=y, extra=extra)
     if a.ndim == 3:
         a = a[:, None]
     elif a.shape[1] not in (1, 3):
@@ -554,4 +563,29 @@ def array(path: str = "", key: Optional[str] = None, labels_key: Optional[str] =
                             f"{_ACCEPTED_SHAPES}")
         a = a.transpose(0, 3, 1, 2)
     x = torch.from_numpy(np.ascontiguousarray(_images_to_uint8(a, file)))
-    return Dataset(x=x, kind="image", name="array", y=y)
+    return Dataset(x=x, kind="image", name="array", y=y, extra=extra)
+
+
+def _extra_fields(npz, fields, a: np.ndarray, path: Path, names: List[str], taken) -> Dict[str, np.ndarray]:
+    out = {}
+    for name in fields:
+        if name not in names:
+            raise DataError(f"{path} has no array '{name}' (data.fields); it holds: {', '.join(names)}")
+        if name in taken or name in ("x", "y"):
+            raise DataError(f"data.fields: '{name}' is already the data set's x or labels; name another array")
+        v = _member(npz, name, path)
+        if v.ndim == 0 or len(v) != len(a):
+            raise DataError(f"{path}: array '{name}' has shape {v.shape}, but the data has {len(a)} samples; "
+                            "a field needs one entry per sample")
+        ok = ((v.dtype.kind in "iu" and v.ndim in (1, 2)) or (v.dtype == np.uint8 and v.ndim == 4)
+              or (v.dtype.kind == "f" and v.ndim == 2 and np.isfinite(v).all()))
+        if not ok:
+            raise DataError(f"{path}: array '{name}' ({v.dtype} {v.shape}) is not a field gankit reads: integers "
+                            "(N,) for labels or (N, L) for tokens, uint8 (N, C, H, W) for images, finite floats "
+                            "(N, D) for vectors")
+        if v.dtype.kind == "f":
+            v = v.astype(np.float32)
+        elif v.ndim < 4:
+            v = v.astype(np.int64)            # labels and tokens
+        out[name] = v
+    return out

@@ -1,5 +1,8 @@
 """An exactly resumable stream of shuffled minibatches over an in-memory data set.
 
+The stream runs over one tensor or over a dict of named fields of the same N samples; one
+permutation indexes them all, so a batch of fields is a dict of the same samples' fields.
+
 Each epoch is a permutation drawn from a generator seeded with (seed, epoch), so the whole
 data order is the pair (epoch, position): a checkpoint stores it and a resumed run draws
 the very batches the uninterrupted run would have drawn. Incomplete last batches are
@@ -13,7 +16,7 @@ and are the same on every process.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import torch
 
@@ -21,8 +24,16 @@ __all__ = ["BatchStream"]
 
 
 class BatchStream:
-    def __init__(self, x: torch.Tensor, batch_size: int, seed: int = 0,
+    def __init__(self, x: Union[torch.Tensor, Dict[str, torch.Tensor]], batch_size: int, seed: int = 0,
                  device: Optional[torch.device] = None, rank: int = 0, world_size: int = 1):
+        self.fields = dict(x) if isinstance(x, dict) else None
+        if self.fields is not None:
+            if "x" not in self.fields:
+                raise ValueError(f"a stream of fields needs an 'x' field, got {', '.join(self.fields)}")
+            sizes = {k: len(v) for k, v in self.fields.items()}
+            if len(set(sizes.values())) > 1:
+                raise ValueError(f"the fields hold different numbers of samples: {sizes}")
+            x = self.fields["x"]
         if len(x) < batch_size * world_size:
             what = (f"one batch of {batch_size}" if world_size == 1 else
                     f"one global batch of {batch_size * world_size} ({world_size} processes x train.batch_size "
@@ -54,7 +65,12 @@ class BatchStream:
         start = self.position * global_bs + self.rank * self.batch_size
         idx = self._permutation()[start:start + self.batch_size]
         self.position += 1
-        batch = self.x[idx]
+        if self.fields is not None:
+            return {k: self._take(v, idx) for k, v in self.fields.items()}
+        return self._take(self.x, idx)
+
+    def _take(self, t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        batch = t[idx]
         if self.device is not None and batch.device != self.device:
             batch = batch.to(self.device, non_blocking=True)
         return batch

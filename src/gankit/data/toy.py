@@ -49,9 +49,13 @@ class GaussianMixture:
         self.weights = w / w.sum()
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sample_with_modes(n, generator)[0]
+
+    def sample_with_modes(self, n: int, generator: torch.Generator):
+        """``n`` samples (N, D) float32 and the index of the component each came from (N,)."""
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         noise = torch.randn(n, self.means.shape[1], generator=generator, dtype=torch.float64)
-        return (self.means[comp] + noise * self.stds[comp]).float()
+        return (self.means[comp] + noise * self.stds[comp]).float(), comp
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log density, float64, one value per row of ``x`` (N, D)."""
@@ -63,8 +67,10 @@ class GaussianMixture:
         return torch.logsumexp(log_comp + torch.log(self.weights)[None], dim=1)
 
     def dataset(self, name: str, n_samples: int, seed: int, split: str) -> Dataset:
-        x = self.sample(n_samples, _generator(seed, split))
-        return Dataset(x=x, kind="vector", name=name, modes=self.means.float(), mode_stds=self.stds.float(),
+        x, comp = self.sample_with_modes(n_samples, _generator(seed, split))
+        # the mode each sample came from is its label, so toy data can train conditional methods
+        return Dataset(x=x, kind="vector", name=name, y=comp, classes=[f"mode {k}" for k in range(len(self.means))],
+                       modes=self.means.float(), mode_stds=self.stds.float(),
                        mode_weights=self.weights.float(), log_prob=self.log_prob)
 
 

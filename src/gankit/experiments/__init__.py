@@ -25,6 +25,8 @@ EXPERIMENTS = {
     "lipschitz": ("lipschitz", "weight clipping vs gradient penalty vs spectral norm on a Wasserstein critic"),
     "modes": ("modes", "ring-8 / grid-25: modes captured, % high quality, reverse KL per objective and remedy"),
     "stacked": ("stacked", "stacked Fashion-MNIST: how many of 1,000 modes each remedy covers"),
+    "condition-ignored": ("condition_ignored", "a discriminator that sees only x lets G(c, z) ignore c; the "
+                          "lecture's mismatched pairs make it obey"),
     "theory1d": ("theory1d", "Goodfellow et al.'s Figure 1, D* = p_data/(p_data+p_g), V = -log 4 + 2 JSD"),
 }
 

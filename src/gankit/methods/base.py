@@ -1,34 +1,122 @@
 """The Method protocol: a GAN algorithm owns its networks, optimisers and update step.
 
-The trainer only calls :meth:`Method.train_step` with real batches and logs the dict of
-scalar tensors it returns; it knows nothing about losses. Everything a method holds that
-must survive a restart is listed in :attr:`modules`, :attr:`optimizers` and
-:attr:`schedulers`, so :meth:`state_dict` is written once, here.
+The trainer only calls :meth:`Method.train_step` with real batches (each a dict of the data
+set's fields: ``batch["x"]``, ``batch["y"]`` ...) and logs the dict of scalar tensors it
+returns; it knows nothing about losses. Everything a method holds that must survive a
+restart is listed in :attr:`modules`, :attr:`optimizers`, :attr:`schedulers`, :attr:`emas`
+and :meth:`Method.extra_state` (image pools, baselines, running statistics), so
+:meth:`state_dict` is written once, here.
+
+A method declares what it is built from in its :class:`Contract` (the ``contract``
+attribute of its class, read through its registered factory): the data fields it trains
+on (``needs``), the fields that sampling can be given (``conditions``), the network roles
+it builds, the roles whose moving average it keeps, and the metrics that judge it.
+Sampling goes through :meth:`Method.sample`, which returns named outputs (``x``, plus what
+the method shows: the conditions it used, inputs, reconstructions ...).
 """
 from __future__ import annotations
 
 import abc
 import copy
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from ..config import Config, OptimConfig
+from ..data.base import Batch, Field
 from ..errors import CheckpointError, ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
 
-__all__ = ["DataInfo", "Method", "resolve_networks", "make_optimizer", "build_scheduler"]
+__all__ = ["DataInfo", "Contract", "contract_of", "Method", "Adversarial", "resolve_networks", "make_optimizer",
+           "build_scheduler", "Samples"]
+
+#: named outputs of sampling: ``x`` (the samples, model space), plus whatever the method shows
+Samples = Dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a method needs to know about its data: no samples, so sampling needs no data set."""
-    kind: str                  #: "image" or "vector"
+    """What a method needs to know about its data: no samples, so sampling needs no data set.
+
+    ``kind`` and ``shape`` describe ``x``; ``fields`` describes every field (kind, shape,
+    classes and how often each occurs), ``n_classes`` is the number of classes of ``y``."""
+    kind: str                  #: "image" or "vector" (or "tokens")
     shape: Tuple[int, ...]     #: one sample: (C, H, W) or (D,)
     n_classes: int = 0
+    fields: Mapping[str, Field] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "x" not in self.fields:
+            object.__setattr__(self, "fields", {"x": Field(self.kind, tuple(self.shape)), **self.fields})
+
+    def field(self, name: str) -> Field:
+        return self.fields[name]
+
+    def with_shape(self, shape: Tuple[int, ...]) -> "DataInfo":
+        """The same data described with another sample shape (a network that sees packed or
+        conditioned inputs)."""
+        return DataInfo(self.kind, tuple(shape), self.n_classes,
+                        {**self.fields, "x": Field(self.kind, tuple(shape))})
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "shape": list(self.shape), "n_classes": self.n_classes,
+                "fields": {k: f.to_dict() for k, f in self.fields.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataInfo":
+        fields = {k: Field.from_dict(v) for k, v in (d.get("fields") or {}).items()}
+        return cls(kind=d["kind"], shape=tuple(d["shape"]), n_classes=int(d.get("n_classes", 0)), fields=fields)
+
+    @classmethod
+    def of(cls, data) -> "DataInfo":
+        """The description of a loaded :class:`~gankit.data.base.Dataset`."""
+        fields = data.fields()
+        return cls(kind=data.kind, shape=tuple(data.shape),
+                   n_classes=fields["y"].n_classes if "y" in fields else 0, fields=fields)
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a method is built from and what it offers.
+
+    * ``needs``: data fields it trains on (a data set without one is refused before training);
+    * ``conditions``: fields that :meth:`Method.sample` can be given (``--label`` gives ``y``);
+    * ``roles``: its networks, role -> the network registry that builds it (the config has a
+      section of the role's name); ``auto`` picks per role (``auto`` -> network name);
+    * ``ema``: roles whose moving average is kept when ``train.ema_decay`` > 0 (sampling uses it);
+    * ``metrics``: metrics that judge it, added to the distribution metrics of an evaluation.
+    """
+    needs: Tuple[str, ...] = ("x",)
+    conditions: Tuple[str, ...] = ()
+    roles: Mapping[str, str] = field(default_factory=lambda: {"generator": "generator",
+                                                              "discriminator": "discriminator"})
+    auto: Mapping[str, str] = field(default_factory=dict)
+    ema: Tuple[str, ...] = ("generator",)
+    metrics: Tuple[str, ...] = ()
+
+
+def contract_of(method_name: str) -> Contract:
+    """The contract of a registered method (its factory's ``contract`` attribute)."""
+    factory = METHODS.get(method_name, "method.name")
+    contract = getattr(factory, "contract", None)
+    if contract is None:
+        contract = Contract(auto=getattr(factory, "auto_networks", {}))
+    return contract
+
+
+def check_data(method_name: str, info: DataInfo) -> None:
+    """Refuse data that lacks a field the method trains on, with what to do."""
+    contract = contract_of(method_name)
+    for name in contract.needs:
+        if name not in info.fields:
+            what = "class labels (field y)" if name == "y" else f"a field '{name}'"
+            raise ConfigError(f"method {method_name} trains on {what}, which this data set does not have; use a "
+                              "data set with labels (fashion_mnist, mnist, ring8 ..., a folder with one subfolder "
+                              "per class, an .npz with a 'y' array)" if name == "y" else
+                              f"method {method_name} trains on {what}, which this data set does not have")
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
@@ -38,7 +126,7 @@ def resolve_networks(cfg: Config, info: DataInfo) -> None:
     (section -> network name, e.g. EBGAN's auto-encoder discriminator); otherwise ``auto``
     is DCGAN for images and the MLP for vectors.
     """
-    preferred = getattr(METHODS.get(cfg.method["name"], "method.name"), "auto_networks", {})
+    preferred = contract_of(cfg.method["name"]).auto
     for section, registry in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS)):
         spec = dict(getattr(cfg, section))
         name = spec.pop("name")
@@ -67,18 +155,23 @@ def build_scheduler(optimizer, cfg: Config):
 
 
 class Method(abc.ABC):
-    """Base class. Subclasses set :attr:`generator`, :attr:`discriminator`, the optimisers,
-    and implement :meth:`train_step`."""
+    """Base class. Subclasses build their networks (:meth:`add_module`), optimisers
+    (:meth:`add_optimizer`) and implement :meth:`train_step`; a method whose generator takes
+    more than noise overrides :meth:`generate` (and :meth:`draw_conditions` for conditions
+    that are not class labels)."""
 
     #: how many real batches one train_step consumes (k of Algorithm 1 for d_steps = k)
     real_batches_per_step: int = 1
+    #: what the method is built from and offers (see :class:`Contract`)
+    contract: Contract = Contract()
 
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config):
         self.rt, self.info, self.cfg = runtime, info, cfg
         self.modules: Dict[str, nn.Module] = {}
         self.optimizers: Dict[str, torch.optim.Optimizer] = {}
         self.schedulers: Dict[str, object] = {}
-        self.ema: Optional[nn.Module] = None
+        self.emas: Dict[str, nn.Module] = {}
+        self.ema_updates = 0
 
     # ------------------------------------------------------------------ building
     def add_module(self, name: str, module: nn.Module) -> nn.Module:
@@ -86,17 +179,35 @@ class Method(abc.ABC):
         self.modules[name] = module
         return module
 
-    def add_optimizer(self, name: str, params, lr: float) -> torch.optim.Optimizer:
-        opt = make_optimizer(params, lr, self.cfg.optim)
+    def lr_for(self, role: str) -> float:
+        """The learning rate of ``role``: ``optim.lr.ROLE`` when set, else ``optim.lr_g`` for
+        a role built by the generator registry and ``optim.lr_d`` for every other role."""
+        lrs = getattr(self.cfg.optim, "lr", None) or {}
+        if role in lrs:
+            return float(lrs[role])
+        kind = self.contract.roles.get(role, role)
+        return self.cfg.optim.lr_g if kind == "generator" else self.cfg.optim.lr_d
+
+    def add_optimizer(self, name: str, params, lr: Optional[float] = None) -> torch.optim.Optimizer:
+        """An optimiser (and its schedule) for the parameters of role ``name``, at the role's
+        learning rate (:meth:`lr_for`) unless ``lr`` is given."""
+        opt = make_optimizer(params, self.lr_for(name) if lr is None else lr, self.cfg.optim)
         self.optimizers[name] = opt
         self.schedulers[name] = build_scheduler(opt, self.cfg)
         return opt
 
-    def enable_ema(self) -> None:
-        """Keep an exponential moving average of the generator when ``train.ema_decay`` > 0."""
+    def enable_ema(self, roles: Optional[Tuple[str, ...]] = None) -> None:
+        """Keep an exponential moving average of each of ``roles`` (default: the contract's
+        ``ema`` roles) when ``train.ema_decay`` > 0."""
         if self.cfg.train.ema_decay > 0:
-            self.ema = copy.deepcopy(self.modules["generator"]).requires_grad_(False)
+            for role in (self.contract.ema if roles is None else roles):
+                self.emas[role] = copy.deepcopy(self.modules[role]).requires_grad_(False)
             self.ema_updates = 0
+
+    @property
+    def ema(self) -> Optional[nn.Module]:
+        """The moving average of the generator, if kept."""
+        return self.emas.get("generator")
 
     def ema_decay_now(self) -> float:
         """The decay of the next update: ``min(ema_decay, (1 + t) / (10 + t))`` after t updates,
@@ -107,14 +218,19 @@ class Method(abc.ABC):
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        if self.ema is None:
+        if not self.emas:
             return
-        g = self.modules["generator"]
         decay = self.ema_decay_now()
         self.ema_updates += 1
-        torch._foreach_lerp_(list(self.ema.parameters()), list(g.parameters()), 1.0 - decay)
-        for b_ema, b in zip(self.ema.buffers(), g.buffers()):
-            b_ema.copy_(b)
+        for role, avg in self.emas.items():
+            net = self.modules[role]
+            torch._foreach_lerp_(list(avg.parameters()), list(net.parameters()), 1.0 - decay)
+            for b_ema, b in zip(avg.buffers(), net.buffers()):
+                b_ema.copy_(b)
+
+    def for_sampling(self, role: str = "generator") -> nn.Module:
+        """The network of ``role`` that sampling uses: its moving average when kept."""
+        return self.emas.get(role, self.modules[role])
 
     # ------------------------------------------------------------------ the protocol
     @property
@@ -126,9 +242,10 @@ class Method(abc.ABC):
         return self.modules["discriminator"]
 
     @abc.abstractmethod
-    def train_step(self, batches: List[torch.Tensor], step: int) -> Dict[str, torch.Tensor]:
-        """One training iteration on ``real_batches_per_step`` real batches (already on the
-        device, in model space); returns scalar tensors to log (synced only at log time)."""
+    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
+        """One training iteration on ``real_batches_per_step`` real batches (dicts of the data
+        set's fields, already on the device, in model space: ``batch["x"]``); returns scalar
+        tensors to log (synced only at log time)."""
 
     def step_schedulers(self) -> None:
         for s in self.schedulers.values():
@@ -145,34 +262,117 @@ class Method(abc.ABC):
             return self.rt.randn(n, z_dim)
         return torch.randn(n, z_dim, generator=generator).to(self.rt.device)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: Optional[torch.Generator] = None, batch_size: int = 500) -> torch.Tensor:
-        """``n`` samples in model space (images in [-1, 1]) on the CPU, float32.
+    # ------------------------------------------------------------------ sampling
+    def draw_conditions(self, n: int, generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
+        """Conditions for ``n`` samples drawn from the data's distribution (class labels by
+        their frequencies in the training data), on the CPU; with a ``generator``, from it."""
+        out = {}
+        for name in self.contract.conditions:
+            f = self.info.fields.get(name)
+            if f is None or f.kind != "label" or not f.frequencies:
+                raise ConfigError(f"this {type(self).__name__} run cannot draw its condition '{name}' by itself; "
+                                  "give one")
+            p = torch.tensor(f.frequencies, dtype=torch.float64)
+            out[name] = torch.multinomial(p, n, replacement=True, generator=generator)
+        return out
 
-        Uses the moving-average generator when there is one, in eval mode; pass a seeded
-        ``generator`` to leave the global random state untouched.
+    def check_given(self, given: Mapping[str, Any], n: int) -> Dict[str, torch.Tensor]:
+        """``given`` conditions as CPU tensors of ``n`` rows each; a clear error for a field the
+        method takes no condition on, a label out of range or a wrong shape."""
+        out = {}
+        for name, value in given.items():
+            if name not in self.contract.conditions:
+                takes = ", ".join(self.contract.conditions) or "no conditions"
+                raise ConfigError(f"this {type(self).__name__} run takes {takes}; it cannot be given '{name}'")
+            f = self.info.fields[name]
+            t = torch.as_tensor(value)
+            if f.kind == "label":
+                t = t.reshape(-1).long()
+                if len(t) == 1 and n != 1:
+                    t = t.expand(n)
+                k = f.n_classes
+                if len(t) and (int(t.min()) < 0 or int(t.max()) >= k):
+                    bad = int(t.max()) if int(t.max()) >= k else int(t.min())
+                    raise ConfigError(f"label {bad} is out of range: this run's data has {k} classes "
+                                      f"(0..{k - 1}: {', '.join(f.classes[:12])}{' ...' if k > 12 else ''})")
+            elif tuple(t.shape[1:]) != tuple(f.shape):
+                raise ConfigError(f"'{name}' must have samples of shape {tuple(f.shape)}, got {tuple(t.shape[1:])}")
+            if len(t) != n:
+                raise ConfigError(f"{len(t)} values of '{name}' given for {n} samples")
+            out[name] = t
+        return out
+
+    def showcase(self, n: int) -> Tuple[Dict[str, torch.Tensor], Optional[int]]:
+        """Conditions for a picture of ``n`` samples, and its row length: with a class label
+        condition of at most ``n`` classes, one row per class (``n // classes`` samples each);
+        otherwise none (drawn from the data's distribution)."""
+        for name in self.contract.conditions:
+            f = self.info.fields.get(name)
+            if f is not None and f.kind == "label" and 0 < f.n_classes <= n:
+                per = n // f.n_classes
+                return {name: torch.arange(f.n_classes).repeat_interleave(per)}, per
+        return {}, None
+
+    def generate(self, z: torch.Tensor, given: Dict[str, torch.Tensor]) -> Samples:
+        """Named outputs for noise ``z`` and conditions ``given`` (on the device), under
+        autocast: ``{"x": G(z)}`` for an unconditional generator."""
+        return {"x": self.for_sampling()(z)}
+
+    @torch.no_grad()
+    def sample(self, n: int, given: Optional[Mapping[str, Any]] = None, generator: Optional[torch.Generator] = None,
+               batch_size: int = 500, skip_batches: int = 0) -> Samples:
+        """``n`` samples as named outputs on the CPU, float32 (``x``: images in [-1, 1]).
+
+        Conditions the method takes but that are not ``given`` are drawn from the data's
+        distribution, so every distribution metric works for a conditional method too.
+        Networks are used in eval mode (moving averages when kept); pass a seeded
+        ``generator`` to leave the global random state untouched. The draws go batch by
+        batch (conditions, then noise); ``skip_batches`` draws and drops that many whole
+        batches first, so a process can generate its share of a larger draw.
         """
-        net = self.ema if self.ema is not None else self.generator
-        was_training = net.training
-        net.eval()
-        out = []
+        given = self.check_given(given or {}, n)
+        for _ in range(skip_batches):
+            self.draw_conditions(batch_size, generator)
+            self.noise(batch_size, generator)
+        nets = [self.for_sampling(r) for r in self.modules] + list(self.emas.values())
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
+        out: Dict[str, List[torch.Tensor]] = {}
         try:
             for start in range(0, n, batch_size):
-                z = self.noise(min(batch_size, n - start), generator)
+                k = min(batch_size, n - start)
+                drawn = self.draw_conditions(k, generator) if self.contract.conditions else {}
+                cond = {**drawn, **{name: v[start:start + k] for name, v in given.items()}}
+                z = self.noise(k, generator)
                 with self.rt.autocast():
-                    out.append(net(z).float().cpu())
+                    result = self.generate(z, {name: v.to(self.rt.device) for name, v in cond.items()})
+                for name, v in result.items():
+                    out.setdefault(name, []).append(v.float().cpu() if v.is_floating_point() else v.cpu())
         finally:
-            net.train(was_training)
-        return torch.cat(out) if out else torch.empty(0, *self.info.shape)
+            for net, mode in zip(nets, modes):
+                net.train(mode)
+        if not out:
+            return {"x": torch.empty(0, *self.info.shape)}
+        return {name: torch.cat(v) for name, v in out.items()}
 
     # ------------------------------------------------------------------ state
+    def extra_state(self) -> Dict[str, Any]:
+        """What the method holds beyond networks and optimisers (image pools, baselines,
+        running statistics), as tensors and plain values; saved in every checkpoint."""
+        return {}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
     def state_dict(self) -> dict:
         return {
             "modules": {k: m.state_dict() for k, m in self.modules.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "ema_updates": self.ema_updates if self.ema is not None else 0,
+            "emas": {k: m.state_dict() for k, m in self.emas.items()},
+            "ema_updates": self.ema_updates if self.emas else 0,
+            "extra": self.extra_state(),
             "runtime": self.rt.state_dict(),
         }
 
@@ -180,23 +380,63 @@ class Method(abc.ABC):
         try:
             for k, m in self.modules.items():
                 m.load_state_dict(state["modules"][k])
-            if self.ema is not None and state.get("ema") is not None:
-                self.ema.load_state_dict(state["ema"])
+            saved = dict(state.get("emas") or {})
+            if not saved and state.get("ema") is not None:   # older checkpoints: the generator's only
+                saved = {"generator": state["ema"]}
+            for role, avg in self.emas.items():
+                if role in saved:
+                    avg.load_state_dict(saved[role])
+                else:                                      # a run trained without it: start from the net
+                    avg.load_state_dict(self.modules[role].state_dict())
+            if self.emas:
                 self.ema_updates = int(state.get("ema_updates", 1 << 30))  # older checkpoints: warm-up done
-            elif self.ema is not None:
-                self.ema.load_state_dict(self.generator.state_dict())
             if networks_only:
                 return
             for k, o in self.optimizers.items():
                 o.load_state_dict(state["optimizers"][k])
             for k, s in self.schedulers.items():
                 s.load_state_dict(state["schedulers"][k])
+            self.load_extra_state(state.get("extra") or {})
             self.rt.load_state_dict(state.get("runtime"))
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(
                 f"the checkpoint does not fit the networks built from this config ({first}); "
                 "the config was changed after the checkpoint was written") from None
+
+
+class Adversarial(Method):
+    """The alternating skeleton of Algorithm 1, written once: for each real batch of the
+    step (``real_batches_per_step`` = k), one update of the discriminator; then, with the
+    discriminator held fixed, one update of the generator; then the moving averages and the
+    learning-rate schedules. A subclass writes the two updates; what they return is logged
+    (the last discriminator update's values for keys several of them return)."""
+
+    #: the roles updated in the discriminator phase (held fixed during the generator's update)
+    discriminator_roles: Tuple[str, ...] = ("discriminator",)
+
+    @abc.abstractmethod
+    def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """One update of the discriminator(s) on one real batch."""
+
+    @abc.abstractmethod
+    def generator_step(self, batches: List[Batch]) -> Dict[str, torch.Tensor]:
+        """One update of the generator (the step's real batches at hand, e.g. for feature
+        matching or an unrolled discriminator)."""
+
+    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
+        judges = [self.modules[r] for r in self.discriminator_roles]
+        logs: Dict[str, torch.Tensor] = {}
+        for net in judges:
+            net.requires_grad_(True)
+        for batch in batches:
+            logs.update(self.discriminator_step(batch))
+        for net in judges:
+            net.requires_grad_(False)
+        logs.update(self.generator_step(batches))
+        self.update_ema()
+        self.step_schedulers()
+        return logs
 
 
 def check_positive(key: str, value: int) -> None:

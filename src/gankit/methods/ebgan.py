@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder, reconstruction_energy
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
-from .base import DataInfo, Method, check_positive
+from .base import Batch, DataInfo, Method, check_positive
 
 __all__ = ["EBGAN", "pull_away_term", "ebgan_d_loss", "ebgan_g_loss"]
 
@@ -78,19 +78,20 @@ class EBGAN(Method):
         self.d_steps = self.real_batches_per_step = d_steps
         g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
         d_name = d_spec.pop("name")
-        g = GENERATORS.build(g_spec.pop("name"), g_spec, info.shape, section="generator")
-        d = DISCRIMINATORS.build(d_name, d_spec, info.shape, section="discriminator")
+        g = GENERATORS.build(g_spec.pop("name"), g_spec, info, section="generator")
+        d = DISCRIMINATORS.build(d_name, d_spec, info, section="discriminator")
         if not is_autoencoder(d):
             raise ConfigError(f"method 'ebgan' needs an auto-encoder discriminator (its energy is the "
                               f"reconstruction error), got discriminator '{d_name}'; use "
                               "discriminator.name=autoencoder (or auto)")
         self.add_module("generator", g)
         self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
-        self.opt_d = self.add_optimizer("discriminator", d.parameters(), cfg.optim.lr_d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
         self.enable_ema()
 
-    def train_step(self, batches: List[torch.Tensor], step: int) -> Dict[str, torch.Tensor]:
+    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
+        batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used
         G, D, rt = self.generator, self.discriminator, self.rt
         m = len(batches[0])
         D.requires_grad_(True)

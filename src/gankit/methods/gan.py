@@ -41,7 +41,7 @@ from ..objectives.penalties import (clip_weights_, gradient_penalty, r1_penalty,
                                     spectral_norm_all)
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import DataInfo, Method, check_positive
+from .base import Batch, DataInfo, Method, check_positive
 
 __all__ = ["GAN", "PENALTIES", "surrogate_step"]
 
@@ -136,10 +136,10 @@ class GAN(Method):
         self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
         self.pack, self.generator_loss = pack, generator_loss
         g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
-        g = GENERATORS.build(g_spec.pop("name"), g_spec, info.shape, section="generator")
+        g = GENERATORS.build(g_spec.pop("name"), g_spec, info, section="generator")
         packed_shape = (info.shape[0] * pack,) + tuple(info.shape[1:])
         d_name = d_spec.pop("name")
-        d = DISCRIMINATORS.build(d_name, d_spec, packed_shape, section="discriminator")
+        d = DISCRIMINATORS.build(d_name, d_spec, info.with_shape(packed_shape), section="discriminator")
         if is_autoencoder(d):
             raise ConfigError(f"discriminator '{d_name}' is an auto-encoder, which scores samples by their "
                               "reconstruction error; use it with method.name=ebgan, or pick discriminator.name=auto "
@@ -152,8 +152,8 @@ class GAN(Method):
             spectral_norm_all(d)
         self.add_module("generator", g)
         self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
-        self.opt_d = self.add_optimizer("discriminator", d.parameters(), cfg.optim.lr_d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
         self.enable_ema()
 
     def packed(self, x: torch.Tensor) -> torch.Tensor:
@@ -227,7 +227,8 @@ class GAN(Method):
         wrapped_buffers = {"d." + n: b for n, b in buffers.items()}
         return at(params), lambda x: functional_call(features, (wrapped, wrapped_buffers), (x,))
 
-    def train_step(self, batches: List[torch.Tensor], step: int) -> Dict[str, torch.Tensor]:
+    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
+        batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used
         G, D, rt = self.generator, self.discriminator, self.rt
         m = len(batches[0])
 

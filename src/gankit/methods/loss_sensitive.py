@@ -43,7 +43,7 @@ from ..nets.autoencoder import is_autoencoder
 from ..objectives.penalties import gradient_penalty, require_independent_samples
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
-from .base import DataInfo, Method, check_positive
+from .base import Batch, DataInfo, Method, check_positive
 
 __all__ = ["LossSensitiveGAN", "pair_distance", "loss_sensitive_d_loss", "loss_function", "DISTANCES"]
 
@@ -88,8 +88,8 @@ class LossSensitiveGAN(Method):
         self.d_steps = self.real_batches_per_step = d_steps
         g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
         d_name = d_spec.pop("name")
-        g = GENERATORS.build(g_spec.pop("name"), g_spec, info.shape, section="generator")
-        d = DISCRIMINATORS.build(d_name, d_spec, info.shape, section="discriminator")
+        g = GENERATORS.build(g_spec.pop("name"), g_spec, info, section="generator")
+        d = DISCRIMINATORS.build(d_name, d_spec, info, section="discriminator")
         if is_autoencoder(d):
             raise ConfigError(f"method 'loss_sensitive' needs a discriminator with one output per sample, got "
                               f"'{d_name}' (an auto-encoder, for method.name=ebgan); use discriminator.name=auto")
@@ -98,15 +98,16 @@ class LossSensitiveGAN(Method):
                                            "gradient-norm penalty)")
         self.add_module("generator", g)
         self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters(), cfg.optim.lr_g)
-        self.opt_d = self.add_optimizer("discriminator", d.parameters(), cfg.optim.lr_d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
         self.enable_ema()
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """The learned loss L(x) (N,) of a batch in model space: low for data."""
         return loss_function(self.discriminator, x)
 
-    def train_step(self, batches: List[torch.Tensor], step: int) -> Dict[str, torch.Tensor]:
+    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
+        batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used
         G, D, rt = self.generator, self.discriminator, self.rt
         m = len(batches[0])
         D.requires_grad_(True)

@@ -21,7 +21,6 @@ rank 0 and broadcast. A single process takes none of these paths.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -40,7 +39,7 @@ __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evalu
            "reference_features", "cache_dir", "parse_metric", "LOWER_IS_BETTER"]
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid"}
 
 
 def cache_dir() -> Path:
@@ -60,6 +59,9 @@ class EvalSet:
     ``fake_probs`` are gathered from every process when a metric asks for them. Every process
     must then evaluate the same metrics in the same order.
 
+    ``fake_labels`` are the classes the generated samples were generated for (a conditional
+    run), ``real_labels`` the classes of the real samples; the conditional metrics use them.
+
     ``heldout`` loads the samples of the split the run never trained on (same space as
     ``real``); ``real_in_heldout`` says that ``real`` is the first ``len(real)`` of them, so a
     metric that needs further held-out samples (Parzen's validation set) can take others.
@@ -69,7 +71,8 @@ class EvalSet:
                  real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
                  train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None,
                  sharded: bool = False, heldout: Optional[Callable[[], torch.Tensor]] = None,
-                 real_in_heldout: bool = False):
+                 real_in_heldout: bool = False, fake_labels: Optional[torch.Tensor] = None,
+                 real_labels: Optional[torch.Tensor] = None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -83,6 +86,18 @@ class EvalSet:
         self._train = train
         self._heldout, self.real_in_heldout = heldout, bool(real_in_heldout and heldout is not None)
         self.figures = Path(figures) if figures is not None else None  #: where metrics may draw pictures
+        self.fake_labels_local = fake_labels   #: the class each generated sample was asked for (conditional runs)
+        self.real_labels = real_labels         #: the class of each real sample, where the data has labels
+
+    @cached_property
+    def fake_labels(self) -> torch.Tensor:
+        """The class each generated sample was generated for (gathered when sharded)."""
+        if self.fake_labels_local is None:
+            raise ConfigError("this metric needs samples generated for given classes: evaluate a conditional run "
+                              "(e.g. method cgan)")
+        if not self.sharded:
+            return self.fake_labels_local
+        return distributed.all_gather_rows(self.fake_labels_local)
 
     @cached_property
     def train(self) -> torch.Tensor:
@@ -266,6 +281,48 @@ def _parzen(s: EvalSet, /, n_validation: int = 1000) -> Dict[str, float]:
             "parzen_n_test": float(out["n_test"]), "parzen_n_validation": float(out["n_validation"])}
 
 
+@METRICS.register("conditional_accuracy")
+def _conditional_accuracy(s: EvalSet, /) -> Dict[str, float]:
+    """Conditional runs: the share of generated samples that the data set's classifier (toy
+    data: the nearest mode) puts in the class they were generated for."""
+    from .modes import conditional_accuracy
+
+    want = s.fake_labels.long().numpy()
+    if s.kind == "vector":
+        if s.modes is None:
+            raise ConfigError("conditional_accuracy on vectors needs data whose modes are its classes (the toy "
+                              "mixtures)")
+        modes = s.modes.double()
+        # the nearest mode is the class: scores = minus the distance to each mode
+        return {"conditional_accuracy": conditional_accuracy(s.fake.double(), want,
+                                                             lambda x: -torch.cdist(x, modes).numpy())}
+    probs = s.fake_probs
+    if probs.shape[1] <= int(want.max()):
+        raise ConfigError(f"the classifier has {probs.shape[1]} classes but samples were generated for class "
+                          f"{int(want.max())}: use the data set's own classifier (--features)")
+    return {"conditional_accuracy": conditional_accuracy(probs, want, lambda p: p)}
+
+
+@METRICS.register("intra_fid")
+def _intra_fid(s: EvalSet, /, min_per_class: int = 50) -> Dict[str, float]:
+    """Conditional runs: FID within each class (real samples of class c against samples generated
+    for c, in the same features), averaged over the classes (Miyato & Koyama 2018)."""
+    from .fid import fid
+
+    if s.real_labels is None:
+        raise ConfigError("intra_fid needs real data with labels")
+    fake_y = s.fake_labels.long().numpy()
+    real_y = s.real_labels.long().numpy()
+    scores = []
+    for c in np.unique(real_y):
+        r, f = s.real_features[real_y == c], s.fake_features[fake_y == c]
+        if min(len(r), len(f)) < min_per_class:
+            raise ConfigError(f"intra_fid: class {c} has {len(r)} real and {len(f)} generated samples, fewer than "
+                              f"min_per_class={min_per_class}; evaluate more samples (--n)")
+        scores.append(fid(r, f))
+    return {"intra_fid": float(np.mean(scores))}
+
+
 @METRICS.register("copies")
 def _copies(s: EvalSet, /, distance: str = "shift", max_train: int = 10_000) -> Dict[str, float]:
     """Memorisation: the fraction of generated samples closer to a training sample than 99% of
@@ -403,7 +460,7 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     ``real_data`` (a loaded :class:`~gankit.data.base.Dataset` of that split) and ``extractor``
     may be passed in to avoid reloading them (periodic evaluation does).
     """
-    from ..api import build_data
+    from ..data.base import build_data
 
     info = run.info
     trained_split, heldout_split = _splits(run)
@@ -417,12 +474,16 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
         real_split = trained_split
     if extractor is None and info.kind == "image":
         extractor = get_extractor(auto_features(run.config.data, info.kind) if features == "auto" else features)
-    metrics = list(metrics) if metrics else default_metrics(info.kind, real_data.modes is not None)
+    if not metrics:   # the distribution metrics, and those the method declares for itself
+        metrics = default_metrics(info.kind, real_data.modes is not None)
+        metrics += [m for m in run.method.contract.metrics if m not in metrics]
+    metrics = list(metrics)
     for spec in metrics:  # a misspelt metric or parameter stops before any sample is drawn
         parse_metric(spec)
     names = metric_names(metrics)
     sharded = distributed.world_size() > 1
-    fake = _sample_share(run, n, seed) if sharded else run.sample(n, seed=seed)
+    generated = _sample_share(run, n, seed) if sharded else run.generate(n, seed=seed)
+    fake = generated["x"]
     n_real = min(n, len(real_data))
     if info.kind == "image":
         real = real_data.x[:n_real].float().div(255.0)
@@ -437,7 +498,8 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
                 mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
                 train=lambda: _train_samples(run), figures=figures if distributed.is_main() else None,
                 sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None),
-                real_in_heldout=real_is_heldout)
+                real_in_heldout=real_is_heldout, fake_labels=generated.get("y"),
+                real_labels=real_data.y[:n_real] if real_data.y is not None else None)
     return evaluate(s, metrics)
 
 
@@ -454,7 +516,7 @@ def _splits(run) -> Tuple[str, Optional[str]]:
 def _heldout_samples(run, data=None) -> torch.Tensor:
     """Every sample of the split ``run`` never trained on (``data`` when it is already loaded),
     in data space: images in [0, 1], vectors as they are."""
-    from ..api import build_data
+    from ..data.base import build_data
     from ..errors import DataError
 
     trained, other = _splits(run)
@@ -470,36 +532,26 @@ def _heldout_samples(run, data=None) -> torch.Tensor:
     return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 
-def _sample_share(run, n: int, seed: int) -> torch.Tensor:
-    """This process's contiguous share of the ``n`` samples ``run.sample(n, seed=seed)`` draws.
+def _sample_share(run, n: int, seed: int, batch: int = 500) -> Dict[str, torch.Tensor]:
+    """This process's contiguous share of the ``n`` samples ``run.generate(n, seed=seed)`` draws
+    (every named output).
 
     The samples are cut at the sampling batches of ``method.sample``; process r takes a
-    contiguous run of whole batches, skips the noise of the batches before it (drawn and
-    dropped: cheap) and generates only its own, so the shares, in rank order, are exactly
-    the single-process samples.
+    contiguous run of whole batches, lets the method skip the random draws of the batches
+    before it (drawn and dropped: cheap) and generates only its own, so the shares, in rank
+    order, are exactly the single-process samples.
     """
-    from ..data.base import Dataset
-
-    method = run.method
-    param = inspect.signature(method.sample).parameters.get("batch_size")
-    if param is None or not isinstance(param.default, int):  # a sample() of its own: generate all, keep a share
-        x = run.sample(n, seed=seed)
-        r, w = distributed.rank(), distributed.world_size()
-        return x[r * n // w:(r + 1) * n // w]
-    batch = param.default
     n_batches = math.ceil(n / batch)
     r, w = distributed.rank(), distributed.world_size()
     first, stop = r * n_batches // w, (r + 1) * n_batches // w
     g = torch.Generator().manual_seed(seed)
-    for b in range(first):
-        method.noise(min(batch, n - b * batch), g)
     lo, hi = first * batch, min(stop * batch, n)
-    x = method.sample(max(hi - lo, 0), generator=g, batch_size=batch)
-    return Dataset.image_to_unit(x) if run.info.kind == "image" else x
+    out = run.method.sample(max(hi - lo, 0), generator=g, batch_size=batch, skip_batches=first)
+    return {k: run._to_user(k, v) for k, v in out.items()}
 
 
 def _train_samples(run) -> torch.Tensor:
-    from ..api import build_data
+    from ..data.base import build_data
 
     data = run.data if run.data is not None else build_data(run.config, split="train")
     return data.x.float().div(255.0) if data.kind == "image" else data.x
@@ -508,8 +560,11 @@ def _train_samples(run) -> torch.Tensor:
 class Evaluator:
     """Periodic evaluation during training: loads the real split and the extractor once."""
 
+    #: metric keys where a smaller value is better (the trainer keeps best.pt by them)
+    lower_is_better = LOWER_IS_BETTER
+
     def __init__(self, run):
-        from ..api import build_data
+        from ..data.base import build_data
 
         ec = run.config.eval
         self.run, self.cfg = run, ec

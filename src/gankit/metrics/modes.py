@@ -46,6 +46,7 @@ from typing import Callable, Dict, Optional, Union
 
 import numpy as np
 
+from ..data.stacked import stack_images  # noqa: F401 - part of this module's API
 from ._checks import _to_numpy, check_positive_int
 
 __all__ = ["toy_mode_stats", "stacked_modes", "stack_images", "stacked_labels", "conditional_accuracy"]
@@ -201,35 +202,6 @@ def stacked_modes(labels_per_channel, n_classes: int = 10) -> Dict[str, object]:
         "n_samples": int(len(a)),
         "counts": counts,
     }
-
-
-def stack_images(images, rng: Union[np.random.Generator, int, None] = None, n: Optional[int] = None,
-                 channels: int = 3, return_indices: bool = False):
-    """Stacked data: each output image's channels are ``channels`` independently drawn images.
-
-    ``images`` (N, 1, H, W) (numpy or torch, any dtype: the output has the same type and
-    dtype); ``rng`` a numpy Generator or a seed; ``n`` outputs (default N).  Each channel
-    index is drawn uniformly from 0..N-1 with replacement, independently of the others, so
-    with 10 balanced classes the class triples are uniform over 1,000 modes.  Returns (n, channels,
-    H, W), and with ``return_indices=True`` also the (n, channels) indices used.
-    """
-    shape = tuple(images.shape) if hasattr(images, "shape") else np.shape(images)
-    if len(shape) != 4 or shape[1] != 1:
-        raise ValueError(f"images must be one-channel (N, 1, H, W), got shape {shape}")
-    if shape[0] == 0:
-        raise ValueError("images is empty: nothing to stack")
-    n = shape[0] if n is None else check_positive_int(n, "n")
-    channels = check_positive_int(channels, "channels")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    idx = gen.integers(0, shape[0], size=(n, channels))
-    if type(images).__module__.startswith("torch"):
-        import torch
-
-        out = images[torch.from_numpy(idx.reshape(-1)).to(images.device)].reshape(n, channels, *shape[2:])
-    else:
-        arr = np.asarray(images)
-        out = arr[idx.reshape(-1)].reshape(n, channels, *shape[2:])
-    return (out, idx) if return_indices else out
 
 
 def stacked_labels(stacked_images, classify: Classify, batch_size: Optional[int] = None) -> np.ndarray:

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registries import DISCRIMINATORS
+from .blocks import shape_of
 from .dcgan import plan
 from .mlp import Activation, _stack
 
@@ -105,11 +106,12 @@ class ConvAutoEncoder(AutoEncoder):
 
 
 @DISCRIMINATORS.register("autoencoder")
-def autoencoder(shape, /, kind: Literal["auto", "mlp", "conv"] = "auto", code: int = 32, hidden: int = 128,
+def autoencoder(info, /, kind: Literal["auto", "mlp", "conv"] = "auto", code: int = 32, hidden: int = 128,
                 layers: int = 2, activation: Activation = "leaky_relu", width: int = 64,
                 batch_norm: bool = False) -> AutoEncoder:
     """Auto-encoder discriminator for EBGAN, energy = reconstruction error (kind auto: conv for
     images, mlp for vectors; mlp uses hidden/layers/activation, conv uses width/batch_norm)."""
+    shape = shape_of(info)
     if code < 1:
         raise ConfigError(f"discriminator.code must be positive, got {code}")
     if kind == "auto":

@@ -6,7 +6,14 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["MinibatchDiscrimination", "DiscriminatorHead"]
+__all__ = ["MinibatchDiscrimination", "DiscriminatorHead", "shape_of"]
+
+
+def shape_of(info) -> tuple:
+    """The sample shape a network factory is built for: from the data's description (a
+    :class:`~gankit.methods.base.DataInfo`, whose classes and fields a network may also use)
+    or from a bare shape."""
+    return tuple(info.shape) if hasattr(info, "shape") and not isinstance(info, (tuple, list)) else tuple(info)
 
 
 class MinibatchDiscrimination(nn.Module):

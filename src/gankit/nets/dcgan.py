@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
-from .blocks import DiscriminatorHead
+from .blocks import DiscriminatorHead, shape_of
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "plan", "conv_transpose_by_fold"]
 
@@ -142,17 +142,19 @@ def _check_width(width: int) -> None:
 
 
 @GENERATORS.register("dcgan")
-def dcgan_generator(shape, /, z_dim: int = 100, width: int = 64) -> DCGANGenerator:
+def dcgan_generator(info, /, z_dim: int = 100, width: int = 64) -> DCGANGenerator:
     """DCGAN generator: z -> base x base x (width * 2^(n-1)) -> transposed convolutions -> Tanh."""
+    shape = shape_of(info)
     _check_width(width)
     return DCGANGenerator(shape, z_dim, width)
 
 
 @DISCRIMINATORS.register("dcgan")
-def dcgan_discriminator(shape, /, width: int = 64, minibatch_kernels: int = 0,
+def dcgan_discriminator(info, /, width: int = 64, minibatch_kernels: int = 0,
                         norm: Literal["batch", "layer", "none"] = "batch") -> DCGANDiscriminator:
     """DCGAN discriminator: strided convolutions, LeakyReLU(0.2), batch norm (or layer norm,
     or none: ``norm``), one logit (minibatch_kernels > 0 adds minibatch discrimination
     before the read-out)."""
+    shape = shape_of(info)
     _check_width(width)
     return DCGANDiscriminator(shape, width, minibatch_kernels, norm)

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registries import DISCRIMINATORS, GENERATORS
-from .blocks import DiscriminatorHead
+from .blocks import DiscriminatorHead, shape_of
 
 __all__ = ["MLPGenerator", "MLPDiscriminator"]
 
@@ -70,15 +70,17 @@ class MLPDiscriminator(nn.Module):
 
 
 @GENERATORS.register("mlp")
-def mlp_generator(shape, /, z_dim: int = 8, hidden: int = 128, layers: int = 3, activation: Activation = "relu",
+def mlp_generator(info, /, z_dim: int = 8, hidden: int = 128, layers: int = 3, activation: Activation = "relu",
                   batch_norm: bool = False) -> MLPGenerator:
     """Fully connected generator: z -> layers x (Linear, [BatchNorm], activation) -> Linear."""
+    shape = shape_of(info)
     return MLPGenerator(shape, z_dim, hidden, layers, activation, batch_norm)
 
 
 @DISCRIMINATORS.register("mlp")
-def mlp_discriminator(shape, /, hidden: int = 128, layers: int = 3, activation: Activation = "leaky_relu",
+def mlp_discriminator(info, /, hidden: int = 128, layers: int = 3, activation: Activation = "leaky_relu",
                       minibatch_kernels: int = 0) -> MLPDiscriminator:
     """Fully connected discriminator returning one logit per sample (minibatch_kernels > 0 adds
     minibatch discrimination before the read-out)."""
+    shape = shape_of(info)
     return MLPDiscriminator(shape, hidden, layers, activation, minibatch_kernels)

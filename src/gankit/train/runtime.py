@@ -138,7 +138,11 @@ class Runtime:
             m = m.to(memory_format=torch.channels_last)
         return m
 
-    def tensor(self, x: torch.Tensor) -> torch.Tensor:
+    def tensor(self, x):
+        """A tensor (or a dict of them: a batch of fields) on the device, images in the
+        runtime's memory format."""
+        if isinstance(x, dict):
+            return {k: self.tensor(v) for k, v in x.items()}
         x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -119,7 +119,7 @@ class Trainer:
                 evaluate = self.evaluator is not None and bool(every) and (self.step % every == 0 or last)
                 checkpoint = bool(cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0) or last
                 if self.world > 1 and (sample or evaluate or checkpoint):
-                    distributed.average_batchnorm_stats_(list(method.modules.values()) + [method.ema])
+                    distributed.average_batchnorm_stats_(list(method.modules.values()) + list(method.emas.values()))
                 if evaluate or checkpoint:   # nothing non-finite reaches a checkpoint or best.pt
                     self._check_finite()
                 if sample and self.main:
@@ -193,7 +193,8 @@ class Trainer:
         """(name, tensor) for every floating-point parameter and buffer of the method's
         networks and of the EMA copy (integer buffers such as batch counts are always finite)."""
         method = self.run.method
-        modules = list(method.modules.items()) + ([("ema", method.ema)] if method.ema is not None else [])
+        modules = list(method.modules.items()) + [("ema" if role == "generator" else f"ema_{role}", m)
+                                                  for role, m in method.emas.items()]
         return [(f"{name}.{key}", t.detach()) for name, m in modules
                 for key, t in itertools.chain(m.named_parameters(), m.named_buffers()) if t.is_floating_point()]
 
@@ -251,8 +252,6 @@ class Trainer:
         progress.log(self.step, row)
 
     def _evaluate(self, log: MetricsLog, progress: Progress) -> None:
-        from ..metrics.evaluate import LOWER_IS_BETTER
-
         results = distributed.broadcast_object(self.evaluator())  # every process: rank 0's numbers
         log.write({"step": self.step, **{f"eval_{k}": float(v) for k, v in results.items()}})
         progress.write(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
@@ -260,7 +259,7 @@ class Trainer:
         if key not in results:
             return
         value = float(results[key])
-        lower = key in LOWER_IS_BETTER
+        lower = key in getattr(self.evaluator, "lower_is_better", ())
         if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
             self.best = {"key": key, "value": value, "step": self.step}
             distributed.run_on_main(self._save_best)
@@ -273,12 +272,15 @@ class Trainer:
     def save_samples(self) -> Path:
         run = self.run
         g = torch.Generator().manual_seed(run.config.train.seed + 12345)
-        x = run.method.sample(self.cfg.n_samples if run.info.kind == "image" else 2000, generator=g)
+        n = self.cfg.n_samples if run.info.kind == "image" else 2000
+        given, nrow = run.method.showcase(n) if run.info.kind == "image" else ({}, None)
+        n = len(next(iter(given.values()))) if given else n
+        out = run.method.sample(n, given=given, generator=g)
         real = None
         if run.info.kind != "image":
             real = run.data.x[:2000]
-        return save_samples(x, run.info.kind, run.path / "samples" / f"step_{self.step:08d}.png", real=real,
-                            title=f"step {self.step}")
+        return save_samples(out, run.info, run.path / "samples" / f"step_{self.step:08d}.png", real=real,
+                            title=f"step {self.step}", nrow=nrow)
 
     def state(self) -> dict:
         from ..config import to_dict
@@ -288,7 +290,7 @@ class Trainer:
             "step": self.step,
             "elapsed": self.elapsed,
             "config": to_dict(self.run.config),
-            "info": self.run.info.__dict__.copy(),
+            "info": self.run.info.to_dict(),
             "method": self.run.method.state_dict(),
             "rng": rng_state(),
             "data": self.stream.state_dict(),

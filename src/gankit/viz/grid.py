@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -12,21 +12,32 @@ from .plots import pyplot, save_figure
 __all__ = ["save_samples"]
 
 
-def save_samples(x: torch.Tensor, kind: str, path, real: Optional[torch.Tensor] = None,
-                 title: str = "") -> Path:
-    """Save samples ``x`` (model space: images in [-1, 1]) as a PNG at ``path``.
+def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title: str = "",
+                 nrow: Optional[int] = None) -> Path:
+    """Save samples (model space: images in [-1, 1]) as a PNG at ``path``.
 
-    Images become a square-ish grid; 1D data a histogram and 2D (or the first two
-    coordinates of higher-dimensional) data a scatter plot, with ``real`` samples
-    drawn beneath for comparison.
+    ``samples`` is a tensor or a method's named outputs (``x`` plus what it shows); ``info``
+    the data's :class:`~gankit.methods.base.DataInfo` (or its kind, ``"image"``/``"vector"``).
+    Images become a grid, ``nrow`` per row (default square-ish); further image outputs of
+    the same size (inputs, reconstructions, translations) stand beside each sample, in the
+    order of ``samples``. 1D data becomes a histogram and 2D (or the first two coordinates
+    of higher-dimensional) data a scatter plot, coloured by label where the samples carry
+    one (``y``), with ``real`` samples drawn beneath for comparison.
     """
+    out: Dict[str, torch.Tensor] = samples if isinstance(samples, dict) else {"x": samples}
+    kind = info if isinstance(info, str) else info.kind
+    x = out["x"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "image":
         from torchvision.utils import save_image
 
-        save_image(x.float().add(1).div(2).clamp(0, 1), path, nrow=max(1, int(math.ceil(math.sqrt(len(x))))),
-                   padding=2)
+        shown = [k for k, v in out.items()
+                 if v.is_floating_point() and v.dim() == 4 and tuple(v.shape[1:]) == tuple(x.shape[1:])]
+        shown = [k for k in shown if k != "x"] + ["x"] if len(shown) > 1 else ["x"]
+        per_row = nrow or max(1, int(math.ceil(math.sqrt(len(x)))))
+        tiles = torch.stack([out[k].float() for k in shown], 1).flatten(0, 1)   # side by side per sample
+        save_image(tiles.add(1).div(2).clamp(0, 1), path, nrow=per_row * len(shown), padding=2)
         return path
     plt = pyplot()
 
@@ -43,7 +54,12 @@ def save_samples(x: torch.Tensor, kind: str, path, real: Optional[torch.Tensor] 
     else:
         if real is not None:
             ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5, label="data")
-        ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:red", alpha=0.6, label="generated")
+        y = out.get("y")
+        if y is not None and y.dim() == 1 and not y.is_floating_point():
+            ax.scatter(x[:, 0], x[:, 1], s=2, c=y.numpy() % 10, cmap="tab10", vmin=0, vmax=9, alpha=0.7,
+                       label="generated (colour: condition)")
+        else:
+            ax.scatter(x[:, 0], x[:, 1], s=2, c="tab:red", alpha=0.6, label="generated")
         ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="upper right", markerscale=4)
     if title:

@@ -1,0 +1,178 @@
+"""Conditional GAN: G(c, z) and a discriminator that judges x together with its condition c.
+
+"Conditional Generation by GAN" in the lectures: a discriminator that sees x alone lets the
+generator ignore c (any realistic x passes), so the discriminator must see the pair and
+learn two things at once, whether x is realistic and whether x matches c. It is trained to
+give low scores to two kinds of pairs: a generated x with its c, and a *real* x with a
+mismatched c (a good image with the wrong label). ``mismatch_weight`` w sets the share of
+the mismatched pairs on the low-score side:
+
+    L_D = [L(real x with its c, G(c, z) with c) + w L(real x with its c, real x with a wrong c)] / (1 + w)
+
+where L(., .) is the objective's discriminator loss on (high-score, low-score) pairs. Every
+objective here is a sum of a term on the high side and a term on the low side, so this is
+the high-side term plus (generated + w mismatched) / (1 + w) on the low side: Reed et al.'s
+GAN-CLS at w = 1, the plain (condition-only) loss at w = 0.
+
+The discriminator is one of the designs of :mod:`gankit.nets.conditional`: ``joint`` (one
+network on (x, c)), ``two_branch`` (the lecture's second design: realism from x, match from
+x's embedding and c; the match branch is trained on real x with its own and with a wrong c,
+weighted by ``mismatch_weight``, and the generator is trained to pass both), ``projection``
+(Miyato & Koyama 2018), ``acgan`` (Odena et al. 2017: an auxiliary classifier whose
+cross-entropy on real and generated samples, weighted by ``ac_weight``, both players
+minimise) and ``image_only`` (an unconditional discriminator: what the lecture warns
+against; the ``condition-ignored`` experiment shows its effect).
+
+Any objective of the ``gan`` method works, with weight clipping, the gradient penalty or R1
+(on the realism score, at the real samples' conditions) and spectral normalisation. In the
+discriminator step the generated samples use the real batch's conditions; in the generator
+step, the conditions of a real batch of this iteration (so conditions follow the data's
+class frequencies).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Union
+
+import torch
+import torch.nn.functional as F
+
+from ..config import Config
+from ..errors import ConfigError
+from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator, Design
+from ..objectives.penalties import (clip_weights_, gradient_penalty, r1_penalty, require_independent_samples,
+                                    spectral_norm_all)
+from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
+from ..train.runtime import Runtime
+from .base import Adversarial, Batch, Contract, DataInfo, check_positive
+
+__all__ = ["CGAN"]
+
+Tensor = torch.Tensor
+ObjectiveSpec = OBJECTIVES.spec_type()
+
+
+class CGAN(Adversarial):
+    contract = Contract(needs=("x", "y"), conditions=("y",), metrics=("conditional_accuracy", "intra_fid"))
+
+    def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int,
+                 objective: Union[str, Dict[str, Any]], design: str, mismatch_weight: float, ac_weight: float,
+                 penalty: str, penalty_weight: float, clip: float, spectral_norm: bool):
+        super().__init__(runtime, info, cfg)
+        check_positive("method.d_steps", d_steps)
+        self.d_steps = self.real_batches_per_step = d_steps
+        k = info.n_classes
+        if k < 2:
+            raise ConfigError(f"method cgan needs at least 2 classes of labels; this data set has {k}")
+        for key, value in (("mismatch_weight", mismatch_weight), ("ac_weight", ac_weight),
+                           ("penalty_weight", penalty_weight), ("clip", clip)):
+            if not value >= 0:
+                raise ConfigError(f"method.{key} must not be negative, got {value}")
+        self.n_classes, self.design = k, design
+        self.mismatch_weight, self.ac_weight = mismatch_weight, ac_weight
+        self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
+        self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
+
+        g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
+        g_name = g_spec.pop("name")
+        if "z_dim" not in g_spec:
+            raise ConfigError(f"generator '{g_name}' has no z_dim; method cgan conditions a generator of noise")
+        z_dim = g_spec["z_dim"]
+        base_g = GENERATORS.build(g_name, {**g_spec, "z_dim": z_dim + k}, info, section="generator")
+        g = ConditionalGenerator(base_g, z_dim, k)
+        image = info.kind == "image"
+        d_info = info
+        if design == "joint":   # the one-hot code enters beside the image's channels / the vector
+            d_info = info.with_shape((info.shape[0] + k,) + tuple(info.shape[1:]))
+        d_name = d_spec.pop("name")
+        d = ConditionalDiscriminator(design, DISCRIMINATORS.build(d_name, d_spec, d_info, section="discriminator"),
+                                     k, image)
+        if penalty != "none":
+            what = {"gradient": "the WGAN-GP gradient penalty", "r1": "the R1 penalty"}[penalty]
+            require_independent_samples(d, f"method.penalty={penalty} ({what})")
+        if spectral_norm:
+            spectral_norm_all(d)
+        self.add_module("generator", g)
+        self.add_module("discriminator", d)
+        self.opt_g = self.add_optimizer("generator", g.parameters())
+        self.opt_d = self.add_optimizer("discriminator", d.parameters())
+        self.enable_ema()
+
+    # ------------------------------------------------------------------ pieces
+    def generate(self, z: Tensor, given: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        return {"x": self.for_sampling()(z, given["y"]), "y": given["y"]}
+
+    def wrong_labels(self, y: Tensor) -> Tensor:
+        """A label other than y for every sample, uniform over the other classes."""
+        u = self.rt.rand(len(y))
+        return (y + 1 + (u * (self.n_classes - 1)).long().clamp_max(self.n_classes - 2)) % self.n_classes
+
+    def _realism(self, out: Dict[str, Tensor]) -> Tensor:
+        return out["score"] if "score" in out else out["real"]
+
+    def _penalty(self, D, real: Tensor, fake: Tensor, y: Tensor) -> Tensor:
+        critic = lambda x: self._realism(D(x, y))  # noqa: E731 - the penalty differentiates D at fixed c
+        if self.penalty == "gradient":
+            return gradient_penalty(critic, real, fake, weight=self.penalty_weight)
+        return r1_penalty(critic, real, weight=self.penalty_weight)
+
+    # ------------------------------------------------------------------ the two updates
+    def discriminator_step(self, batch: Batch) -> Dict[str, Tensor]:
+        G, D, rt, obj = self.generator, self.discriminator, self.rt, self.objective
+        x, y = batch["x"], batch["y"]
+        with torch.no_grad(), rt.autocast():
+            fake = G(self.noise(len(x)), y)
+        w = self.mismatch_weight
+        with rt.autocast():
+            out_real, out_fake = D(x, y), D(fake, y)
+            out_wrong = D(x, self.wrong_labels(y)) if w and self.design in ("joint", "projection", "two_branch") \
+                else None
+        d_real, d_fake = self._realism(out_real), self._realism(out_fake)
+        if self.design in ("joint", "projection"):
+            loss = obj.d_loss(d_real, d_fake)
+            if out_wrong is not None:
+                loss = (loss + w * obj.d_loss(d_real, out_wrong["score"])) / (1 + w)
+        else:
+            loss = obj.d_loss(d_real, d_fake)
+            if self.design == "two_branch" and out_wrong is not None:
+                loss = loss + w * obj.d_loss(out_real["match"], out_wrong["match"])
+            elif self.design == "acgan":
+                loss = loss + self.ac_weight * (F.cross_entropy(out_real["logits"].float(), y)
+                                                + F.cross_entropy(out_fake["logits"].float(), y))
+        if self.penalty != "none":
+            loss = loss + self._penalty(D, x, fake, y)
+        rt.step(loss, self.opt_d, "discriminator")
+        if self.clip:
+            clip_weights_(D, self.clip)
+        view = torch.sigmoid if obj.output == "logit" else (lambda t: t)  # D(x) as a probability for logits
+        with torch.no_grad():
+            return {"d_loss": loss.detach(), "d_real": view(d_real.detach().float()).mean(),
+                    "d_fake": view(d_fake.detach().float()).mean()}
+
+    def generator_step(self, batches: List[Batch]) -> Dict[str, Tensor]:
+        G, D, rt, obj = self.generator, self.discriminator, self.rt, self.objective
+        y = batches[-1]["y"]
+        with rt.autocast():
+            out = D(G(self.noise(len(y)), y), y)
+        loss = obj.g_loss(self._realism(out))
+        if self.design == "two_branch" and self.mismatch_weight:
+            loss = loss + self.mismatch_weight * obj.g_loss(out["match"])
+        elif self.design == "acgan":
+            loss = loss + self.ac_weight * F.cross_entropy(out["logits"].float(), y)
+        rt.step(loss, self.opt_g, "generator")
+        return {"g_loss": loss.detach()}
+
+
+@METHODS.register("cgan")
+def cgan(runtime, info, cfg, /, design: Design = "joint", mismatch_weight: float = 1.0, ac_weight: float = 1.0,
+         d_steps: int = 1, objective: ObjectiveSpec = "nonsaturating",
+         penalty: Literal["none", "gradient", "r1"] = "none", penalty_weight: float = 10.0, clip: float = 0.0,
+         spectral_norm: bool = False) -> CGAN:
+    """Conditional GAN on class labels: G(c, z), a discriminator design (joint, two_branch,
+    projection, acgan, image_only), the mismatched-pair term (mismatch_weight), the auxiliary
+    classifier's weight (ac_weight, acgan), and any objective with clipping, a penalty or
+    spectral norm."""
+    return CGAN(runtime, info, cfg, d_steps, objective, design, mismatch_weight, ac_weight, penalty,
+                penalty_weight, clip, spectral_norm)
+
+
+cgan.contract = CGAN.contract

@@ -1,0 +1,103 @@
+"""Conditioning any registered network on a class label.
+
+The generator G(c, z) is the configured generator with a one-hot code of the class appended
+to its noise (Mirza & Osindero 2014): the configured network is built for
+``z_dim + n_classes`` inputs, so every generator with a ``z_dim`` works.
+
+The discriminator designs of the lecture and of the two papers users reach for, each
+built around the configured discriminator (its penultimate ``features`` and its ``head``):
+
+* ``joint``: one network on the pair (x, c), one score that says both "x is realistic" and
+  "x matches c". The class enters as one-hot channels (constant maps) beside the image's
+  channels, or one-hot coordinates beside a vector.
+* ``two_branch``: the lecture's second design: a realism score from x alone, and a match
+  score from x's embedding (the penultimate features) together with c, by a small MLP.
+* ``projection`` (Miyato & Koyama 2018): ``head(phi(x)) + <e_c, phi(x)>``, a learned class
+  embedding e_c projected onto the features.
+* ``acgan`` (Odena et al. 2017): a realism score and class logits, both from phi(x).
+* ``image_only``: the discriminator of an unconditional GAN, which never sees c (what the
+  lecture warns about: G is then free to ignore its condition).
+
+Every discriminator returns a dict: ``score`` (the one score of ``joint``, ``projection``
+and ``image_only``) or ``real`` and ``match`` (``two_branch``) or ``real`` and ``logits``
+(``acgan``). Class embeddings are linear layers on one-hot codes, so spectral
+normalisation reaches them like every other layer.
+"""
+from __future__ import annotations
+
+from typing import Dict, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+
+__all__ = ["ConditionalGenerator", "ConditionalDiscriminator", "DESIGNS", "Design"]
+
+Design = Literal["joint", "two_branch", "projection", "acgan", "image_only"]
+DESIGNS = ("joint", "two_branch", "projection", "acgan", "image_only")
+
+
+def one_hot(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    return F.one_hot(y.long(), n_classes).to(dtype)
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, c) = base([z, onehot(c)]); ``base`` takes ``z_dim + n_classes`` inputs."""
+
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int):
+        super().__init__()
+        if getattr(base, "z_dim", None) != z_dim + n_classes:
+            raise ConfigError("the conditional generator's network must take z_dim + n_classes inputs")
+        self.base, self.z_dim, self.n_classes = base, z_dim, n_classes
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.base(torch.cat([z, one_hot(y, self.n_classes, z.dtype)], 1))
+
+
+def _feature_dim(base: nn.Module) -> int:
+    head = getattr(base, "head", None)
+    if head is None or not hasattr(base, "features"):
+        raise ConfigError(f"a conditional discriminator is built around a network with penultimate features and a "
+                          f"read-out head (dcgan, mlp); {type(base).__name__} has none")
+    mb = head.minibatch
+    return head.out.in_features - (mb.n_kernels if hasattr(mb, "n_kernels") else 0)
+
+
+class ConditionalDiscriminator(nn.Module):
+    def __init__(self, design: str, base: nn.Module, n_classes: int, image: bool):
+        super().__init__()
+        if design not in DESIGNS:
+            raise ConfigError(f"method.design: {design!r} is not a design; choose one of {', '.join(DESIGNS)}")
+        self.design, self.base, self.n_classes, self.image = design, base, n_classes, image
+        if design != "joint":
+            width = _feature_dim(base)
+        if design == "two_branch":
+            self.match = nn.Sequential(nn.Linear(width + n_classes, width), nn.LeakyReLU(0.2), nn.Linear(width, 1))
+        elif design == "projection":
+            self.embed = nn.Linear(n_classes, width, bias=False)
+        elif design == "acgan":
+            self.classify = nn.Linear(width, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.features(x)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> Dict[str, torch.Tensor]:
+        if self.design == "joint":
+            c = one_hot(y, self.n_classes, x.dtype)
+            if self.image:
+                c = c[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+                c = c.contiguous(memory_format=torch.channels_last) if not x.is_contiguous() else c
+            return {"score": self.base(torch.cat([x, c], 1))}
+        if self.design == "image_only":
+            return {"score": self.base(x)}
+        phi = self.base.features(x)
+        real = self.base.head(phi)
+        if self.design == "two_branch":
+            c = one_hot(y, self.n_classes, phi.dtype)
+            return {"real": real, "match": self.match(torch.cat([phi, c], 1)).squeeze(1)}
+        if self.design == "projection":
+            e = self.embed(one_hot(y, self.n_classes, phi.dtype))
+            return {"score": real + (e * phi).sum(1)}
+        return {"real": real, "logits": self.classify(phi)}
