@@ -22,7 +22,7 @@ from .data.base import Dataset, build_data
 from .data.stream import BatchStream
 from .errors import ConfigError, RunDirError
 from .methods.base import DataInfo, Method, check_data, resolve_networks
-from .registries import DATASETS, METHODS, load_all
+from .registries import METHODS, load_all
 from .train import distributed
 from .train.checkpoint import CheckpointManager, set_rng_state
 from .train.runtime import Runtime

@@ -196,6 +196,16 @@ class Method(abc.ABC):
         self.schedulers[name] = build_scheduler(opt, self.cfg)
         return opt
 
+    def add_pair(self, generator: nn.Module, discriminator: nn.Module) -> Tuple[torch.optim.Optimizer, ...]:
+        """The common case: a generator and a discriminator, each with its optimiser, and the
+        moving averages of the contract; returns the two optimisers."""
+        self.add_module("generator", generator)
+        self.add_module("discriminator", discriminator)
+        opts = (self.add_optimizer("generator", generator.parameters()),
+                self.add_optimizer("discriminator", discriminator.parameters()))
+        self.enable_ema()
+        return opts
+
     def enable_ema(self, roles: Optional[Tuple[str, ...]] = None) -> None:
         """Keep an exponential moving average of each of ``roles`` (default: the contract's
         ``ema`` roles) when ``train.ema_decay`` > 0."""

@@ -39,11 +39,11 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import ConfigError
 from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator, Design
-from ..objectives.penalties import (clip_weights_, gradient_penalty, r1_penalty, require_independent_samples,
-                                    spectral_norm_all)
+from ..objectives.penalties import clip_weights_, gradient_penalty, r1_penalty
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
+from .gan import regularise_discriminator
 
 __all__ = ["CGAN"]
 
@@ -86,16 +86,8 @@ class CGAN(Adversarial):
         d_name = d_spec.pop("name")
         d = ConditionalDiscriminator(design, DISCRIMINATORS.build(d_name, d_spec, d_info, section="discriminator"),
                                      k, image)
-        if penalty != "none":
-            what = {"gradient": "the WGAN-GP gradient penalty", "r1": "the R1 penalty"}[penalty]
-            require_independent_samples(d, f"method.penalty={penalty} ({what})")
-        if spectral_norm:
-            spectral_norm_all(d)
-        self.add_module("generator", g)
-        self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters())
-        self.opt_d = self.add_optimizer("discriminator", d.parameters())
-        self.enable_ema()
+        regularise_discriminator(d, penalty, spectral_norm)
+        self.opt_g, self.opt_d = self.add_pair(g, d)
 
     # ------------------------------------------------------------------ pieces
     def generate(self, z: Tensor, given: Dict[str, Tensor]) -> Dict[str, Tensor]:

@@ -84,11 +84,7 @@ class EBGAN(Method):
             raise ConfigError(f"method 'ebgan' needs an auto-encoder discriminator (its energy is the "
                               f"reconstruction error), got discriminator '{d_name}'; use "
                               "discriminator.name=autoencoder (or auto)")
-        self.add_module("generator", g)
-        self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters())
-        self.opt_d = self.add_optimizer("discriminator", d.parameters())
-        self.enable_ema()
+        self.opt_g, self.opt_d = self.add_pair(g, d)
 
     def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
         batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used

@@ -43,7 +43,7 @@ from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Batch, DataInfo, Method, check_positive
 
-__all__ = ["GAN", "PENALTIES", "surrogate_step"]
+__all__ = ["GAN", "PENALTIES", "surrogate_step", "regularise_discriminator"]
 
 Tensor = torch.Tensor
 
@@ -103,6 +103,17 @@ def _optimizer_state(optimizer: torch.optim.Optimizer, param: Tensor) -> Tuple[D
     return out, int(step.item() if torch.is_tensor(step) else step)
 
 
+def regularise_discriminator(d: nn.Module, penalty: str, spectral_norm: bool) -> None:
+    """Refuse a gradient penalty on a discriminator whose samples are coupled across the batch
+    (both penalties read each sample's gradient off the gradient of the summed outputs), and
+    apply spectral normalisation when asked, in place."""
+    if penalty != "none":
+        what = {"gradient": "the WGAN-GP gradient penalty", "r1": "the R1 penalty"}[penalty]
+        require_independent_samples(d, f"method.penalty={penalty} ({what})")
+    if spectral_norm:
+        spectral_norm_all(d)
+
+
 class _Features(nn.Module):
     """``forward`` = the wrapped discriminator's ``features``, so functional_call can reach it."""
 
@@ -144,17 +155,8 @@ class GAN(Method):
             raise ConfigError(f"discriminator '{d_name}' is an auto-encoder, which scores samples by their "
                               "reconstruction error; use it with method.name=ebgan, or pick discriminator.name=auto "
                               "for method 'gan'")
-        if penalty != "none":
-            # both penalties read each sample's gradient off the gradient of the summed outputs
-            what = {"gradient": "the WGAN-GP gradient penalty", "r1": "the R1 penalty"}[penalty]
-            require_independent_samples(d, f"method.penalty={penalty} ({what})")
-        if spectral_norm:
-            spectral_norm_all(d)
-        self.add_module("generator", g)
-        self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters())
-        self.opt_d = self.add_optimizer("discriminator", d.parameters())
-        self.enable_ema()
+        regularise_discriminator(d, penalty, spectral_norm)
+        self.opt_g, self.opt_d = self.add_pair(g, d)
 
     def packed(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, ...) -> (N / pack, pack * C, ...): PacGAN's joint samples."""

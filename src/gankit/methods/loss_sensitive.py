@@ -96,11 +96,7 @@ class LossSensitiveGAN(Method):
         if penalty_weight:
             require_independent_samples(d, f"method.penalty_weight={penalty_weight:g} (the loss-sensitive GAN's "
                                            "gradient-norm penalty)")
-        self.add_module("generator", g)
-        self.add_module("discriminator", d)
-        self.opt_g = self.add_optimizer("generator", g.parameters())
-        self.opt_d = self.add_optimizer("discriminator", d.parameters())
-        self.enable_ema()
+        self.opt_g, self.opt_d = self.add_pair(g, d)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """The learned loss L(x) (N,) of a batch in model space: low for data."""
