@@ -237,3 +237,26 @@ def test_single_process_helpers_are_no_ops():
     torch.manual_seed(0)
     assert torch.equal(a, torch.randn(3, 2))
     assert distributed.run_on_main(lambda: 7) == 7 and distributed.agree(False) is False
+
+
+def test_a_conditional_method_on_two_processes_equals_one_process(tmp_path):
+    """The conditional GAN (labels in every batch, mismatched labels drawn per sample, a
+    gradient penalty at the real samples' labels) on two processes trains the model one
+    process trains with the global batch."""
+    def config(batch_size):
+        cfg = toy_config(None, steps=12, train__batch_size=batch_size, train__checkpoint_every=12,
+                         train__log_every=4, runtime__precision="fp32")
+        cfg["method"] = {"name": "cgan", "design": "projection", "penalty": "gradient", "mismatch_weight": 0.5}
+        cfg.pop("out")
+        return cfg
+
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(config(BATCH)))
+    base = tmp_path / "two"
+    _, codes = _torchrun(tmp_path, base, ["train", str(tmp_path / "cfg.yaml"), "--out", "run"])
+    assert codes == {0: 0, 1: 0}
+    _, modules = _weights(base / "rank0" / "run" / "checkpoints" / "step_00000012.pt")
+    single = gankit.train({**config(2 * BATCH), "out": str(tmp_path / "single")})
+    for name in ("generator", "discriminator"):
+        for key, value in single.method.modules[name].state_dict().items():
+            err = (modules[name][key] - value).abs().max().item()
+            assert err <= 1e-5 * max(value.abs().max().item(), 1e-3), f"{name}.{key}: {err}"
