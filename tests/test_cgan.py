@@ -21,6 +21,7 @@ def cgan_config(out, steps=1500, **method):
     cfg["generator"] = {"name": "mlp", "hidden": 64, "layers": 2, "z_dim": 4}
     cfg["discriminator"] = {"name": "mlp", "hidden": 64, "layers": 2}
     cfg["train"].update(checkpoint_every=0, log_every=50)
+    cfg["runtime"] = {"threads": 1}          # tiny networks: a second thread only waits
     return cfg
 
 
