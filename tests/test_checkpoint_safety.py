@@ -128,7 +128,10 @@ def test_an_older_checkpoint_with_a_numpy_random_state_still_loads_and_resumes_e
     torch.save(state, path)
     before = torch.serialization.get_safe_globals()
     loaded = CheckpointManager.load(path)
-    assert torch.serialization.get_safe_globals() == before  # the NumPy globals were allowed for that call only
+    # the NumPy globals were allowed for that call only (PyTorch may add globals of its own when a
+    # lazily imported part of it loads, so only NumPy's are compared)
+    left = [g for g in torch.serialization.get_safe_globals() if g not in before]
+    assert not [g for g in left if "numpy" in getattr(g, "__module__", repr(g))], left
     assert loaded["rng"]["numpy"][1].dtype == np.uint32
     ck.set_rng_state(loaded["rng"])
     assert torch.equal(torch.from_numpy(np.random.get_state()[1].astype(np.int64)), new_rng["numpy"][1])
