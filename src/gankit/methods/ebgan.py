@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder, reconstruction_energy
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
-from .base import Batch, DataInfo, Method, check_positive
+from .base import Adversarial, Batch, DataInfo, check_positive
 
 __all__ = ["EBGAN", "pull_away_term", "ebgan_d_loss", "ebgan_g_loss"]
 
@@ -64,7 +64,7 @@ def ebgan_g_loss(e_fake: torch.Tensor, embeddings: torch.Tensor, pt_weight: floa
     return loss
 
 
-class EBGAN(Method):
+class EBGAN(Adversarial):
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, margin: float, pt_weight: float,
                  d_steps: int):
         super().__init__(runtime, info, cfg)
@@ -86,35 +86,28 @@ class EBGAN(Method):
                               "discriminator.name=autoencoder (or auto)")
         self.opt_g, self.opt_d = self.add_pair(g, d)
 
-    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
-        batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used
+    def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
         G, D, rt = self.generator, self.discriminator, self.rt
-        m = len(batches[0])
-        D.requires_grad_(True)
-        for real in batches:                       # d_steps discriminator steps
-            with torch.no_grad(), rt.autocast():
-                fake = G(self.noise(m))
-            with rt.autocast():
-                e_real, e_fake = D.energy(real), D.energy(fake)
-            d_loss = ebgan_d_loss(e_real, e_fake, self.margin)
-            rt.step(d_loss, self.opt_d, "discriminator")
-        D.requires_grad_(False)                    # one generator step; D is held fixed
+        real = batch["x"]
+        with torch.no_grad(), rt.autocast():
+            fake = G(self.noise(len(real)))
         with rt.autocast():
-            fake = G(self.noise(m))
+            e_real, e_fake = D.energy(real), D.energy(fake)
+        d_loss = ebgan_d_loss(e_real, e_fake, self.margin)
+        rt.step(d_loss, self.opt_d, "discriminator")
+        return {"d_loss": d_loss.detach(), "energy_real": e_real.detach().mean(),
+                "energy_fake": e_fake.detach().mean()}
+
+    def generator_step(self, batches: List[Batch]) -> Dict[str, torch.Tensor]:
+        G, D, rt = self.generator, self.discriminator, self.rt
+        with rt.autocast():
+            fake = G(self.noise(len(batches[0]["x"])))
             code = D.encode(fake)
             e_gen = reconstruction_energy(fake, D.decode(code))
         g_loss = ebgan_g_loss(e_gen, code, self.pt_weight)
         rt.step(g_loss, self.opt_g, "generator")
-        self.update_ema()
-        self.step_schedulers()
         with torch.no_grad():
-            return {
-                "d_loss": d_loss.detach(),
-                "g_loss": g_loss.detach(),
-                "energy_real": e_real.detach().mean(),
-                "energy_fake": e_fake.detach().mean(),
-                "pull_away": pull_away_term(code.detach()),
-            }
+            return {"g_loss": g_loss.detach(), "pull_away": pull_away_term(code.detach())}
 
 
 @METHODS.register("ebgan")

@@ -43,7 +43,7 @@ from ..nets.autoencoder import is_autoencoder
 from ..objectives.penalties import gradient_penalty, require_independent_samples
 from ..registries import DISCRIMINATORS, GENERATORS, METHODS
 from ..train.runtime import Runtime
-from .base import Batch, DataInfo, Method, check_positive
+from .base import Adversarial, Batch, DataInfo, check_positive
 
 __all__ = ["LossSensitiveGAN", "pair_distance", "loss_sensitive_d_loss", "loss_function", "DISTANCES"]
 
@@ -75,7 +75,7 @@ def loss_function(discriminator, x: torch.Tensor) -> torch.Tensor:
     return discriminator(x).abs()
 
 
-class LossSensitiveGAN(Method):
+class LossSensitiveGAN(Adversarial):
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, slack_weight: float, distance: str,
                  penalty_weight: float, d_steps: int):
         super().__init__(runtime, info, cfg)
@@ -102,36 +102,31 @@ class LossSensitiveGAN(Method):
         """The learned loss L(x) (N,) of a batch in model space: low for data."""
         return loss_function(self.discriminator, x)
 
-    def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
-        batches = [b["x"] for b in batches]      # the samples; nothing else of the data is used
+    def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """One update of the loss function L."""
         G, D, rt = self.generator, self.discriminator, self.rt
-        m = len(batches[0])
-        D.requires_grad_(True)
-        for real in batches:                       # d_steps updates of the loss function L
-            with torch.no_grad(), rt.autocast():
-                fake = G(self.noise(m))
-            with rt.autocast():
-                l_real, l_fake = loss_function(D, real), loss_function(D, fake)
-            delta = pair_distance(real, fake, self.distance)
-            d_loss = loss_sensitive_d_loss(l_real, l_fake, delta, self.slack_weight)
-            if self.penalty_weight:
-                d_loss = d_loss + gradient_penalty(lambda x: loss_function(D, x), real, fake,
-                                                   weight=self.penalty_weight, center=0.0)
-            rt.step(d_loss, self.opt_d, "discriminator")
-        D.requires_grad_(False)                    # one generator step; L is held fixed
+        real = batch["x"]
+        with torch.no_grad(), rt.autocast():
+            fake = G(self.noise(len(real)))
         with rt.autocast():
-            g_loss = loss_function(D, G(self.noise(m))).float().mean()
-        rt.step(g_loss, self.opt_g, "generator")
-        self.update_ema()
-        self.step_schedulers()
+            l_real, l_fake = loss_function(D, real), loss_function(D, fake)
+        delta = pair_distance(real, fake, self.distance)
+        d_loss = loss_sensitive_d_loss(l_real, l_fake, delta, self.slack_weight)
+        if self.penalty_weight:
+            d_loss = d_loss + gradient_penalty(lambda x: loss_function(D, x), real, fake,
+                                               weight=self.penalty_weight, center=0.0)
+        rt.step(d_loss, self.opt_d, "discriminator")
         with torch.no_grad():
-            return {
-                "d_loss": d_loss.detach(),
-                "g_loss": g_loss.detach(),
-                "loss_real": l_real.detach().float().mean(),
-                "loss_fake": l_fake.detach().float().mean(),
-                "delta": delta.mean(),
-            }
+            return {"d_loss": d_loss.detach(), "loss_real": l_real.detach().float().mean(),
+                    "loss_fake": l_fake.detach().float().mean(), "delta": delta.mean()}
+
+    def generator_step(self, batches: List[Batch]) -> Dict[str, torch.Tensor]:
+        """One generator update; L is held fixed."""
+        G, D, rt = self.generator, self.discriminator, self.rt
+        with rt.autocast():
+            g_loss = loss_function(D, G(self.noise(len(batches[0]["x"])))).float().mean()
+        rt.step(g_loss, self.opt_g, "generator")
+        return {"g_loss": g_loss.detach()}
 
 
 @METHODS.register("loss_sensitive")
