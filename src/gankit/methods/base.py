@@ -36,6 +36,9 @@ __all__ = ["DataInfo", "Contract", "contract_of", "Method", "Adversarial", "reso
 #: named outputs of sampling: ``x`` (the samples, model space), plus whatever the method shows
 Samples = Dict[str, torch.Tensor]
 
+#: samples per sampling batch (the unit that a sharded evaluation cuts the draws into)
+SAMPLE_BATCH = 500
+
 
 @dataclass(frozen=True)
 class DataInfo:
@@ -330,7 +333,7 @@ class Method(abc.ABC):
 
     @torch.no_grad()
     def sample(self, n: int, given: Optional[Mapping[str, Any]] = None, generator: Optional[torch.Generator] = None,
-               batch_size: int = 500, skip_batches: int = 0) -> Samples:
+               batch_size: int = SAMPLE_BATCH, skip_batches: int = 0) -> Samples:
         """``n`` samples as named outputs on the CPU, float32 (``x``: images in [-1, 1]).
 
         Conditions the method takes but that are not ``given`` are drawn from the data's
@@ -344,7 +347,7 @@ class Method(abc.ABC):
         for _ in range(skip_batches):
             self.draw_conditions(batch_size, generator)
             self.noise(batch_size, generator)
-        nets = [self.for_sampling(r) for r in self.modules] + list(self.emas.values())
+        nets = list(self.modules.values()) + list(self.emas.values())
         modes = [net.training for net in nets]
         for net in nets:
             net.eval()

@@ -532,7 +532,7 @@ def _heldout_samples(run, data=None) -> torch.Tensor:
     return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 
-def _sample_share(run, n: int, seed: int, batch: int = 500) -> Dict[str, torch.Tensor]:
+def _sample_share(run, n: int, seed: int) -> Dict[str, torch.Tensor]:
     """This process's contiguous share of the ``n`` samples ``run.generate(n, seed=seed)`` draws
     (every named output).
 
@@ -541,6 +541,8 @@ def _sample_share(run, n: int, seed: int, batch: int = 500) -> Dict[str, torch.T
     before it (drawn and dropped: cheap) and generates only its own, so the shares, in rank
     order, are exactly the single-process samples.
     """
+    from ..methods.base import SAMPLE_BATCH as batch
+
     n_batches = math.ceil(n / batch)
     r, w = distributed.rank(), distributed.world_size()
     first, stop = r * n_batches // w, (r + 1) * n_batches // w
