@@ -63,7 +63,7 @@ class OptimConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"              #: auto, cpu, cuda or cuda:N
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  #: auto: bf16 autocast for images, fp32 otherwise
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  #: auto: bf16 autocast for images where bf16 is native, else fp32
     channels_last: Literal["auto", "on", "off"] = "auto"         #: auto: on for images
     threads: int = 0                  #: CPU threads for PyTorch (0: PyTorch's default)
     deterministic: bool = False       #: ask PyTorch for deterministic kernels

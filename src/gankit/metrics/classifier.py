@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..hardware import cpu_has_bf16
 
 __all__ = ["SmallCNN", "FEATURE_DIM", "NUM_CLASSES", "IMAGE_SIZE", "train_classifier", "evaluate",
            "sha256_file", "save_state_dict", "bf16_supported"]
@@ -105,10 +106,7 @@ def save_state_dict(module: nn.Module, path) -> str:
 
 def bf16_supported() -> bool:
     """Whether this CPU has native bfloat16 instructions (without them autocast is slower)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # an older or unusual build: assume not
-        return False
+    return cpu_has_bf16()
 
 
 def _load(dataset_name: str, root: Optional[str], split: str):
