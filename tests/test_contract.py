@@ -7,7 +7,9 @@ import torch
 import gankit
 from gankit.data.base import Dataset, Field
 from gankit.data.stream import BatchStream
-from gankit.methods.base import DataInfo, contract_of
+import torch.nn.functional as F
+
+from gankit.methods.base import Adversarial, Contract, DataInfo, contract_of
 from gankit.registries import METHODS, load_all
 
 from conftest import toy_config
@@ -141,3 +143,104 @@ def test_learning_rates_per_role(tmp_path):
     assert run.method.optimizers["generator"].param_groups[0]["initial_lr"] == 3e-4
     with pytest.raises(ConfigError, match="no network role 'encoder'.*generator, discriminator"):
         gankit.api.make_config(None, ["optim.lr.encoder=1e-4"])
+
+
+# ------------------------------------------------------------- further roles and sources
+class _Twin(Adversarial):
+    """A test method with a third network role (a second discriminator, on a second data
+    source): G learns the main data and the further source's ``b`` at once."""
+    contract = Contract(roles={"generator": "generator", "discriminator": "discriminator",
+                               "discriminator_b": "discriminator"}, sources=("b",), needs=("x", "b.x"))
+    discriminator_roles = ("discriminator", "discriminator_b")
+
+    def __init__(self, runtime, info, cfg):
+        super().__init__(runtime, info, cfg)
+        self.opt_g, self.opt_d = self.add_pair(self.build_network("generator"), self.build_network("discriminator"))
+        self.add_module("discriminator_b", self.build_network("discriminator_b", info.with_shape(info.fields["b.x"].shape)))
+        self.opt_b = self.add_optimizer("discriminator_b", self.modules["discriminator_b"].parameters())
+        self.seen_b = torch.zeros(())   # method state: how much of source b was seen
+
+    def discriminator_step(self, batch):
+        logs = {}
+        for role, opt, real in (("discriminator", self.opt_d, batch["x"]),
+                                ("discriminator_b", self.opt_b, batch["b.x"])):
+            D = self.modules[role]
+            fake = self.generator(self.noise(len(real))).detach()
+            loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+            self.rt.step(loss, opt, role)
+            logs[f"{role}_loss"] = loss.detach()
+        self.seen_b += batch["b.x"].sum().detach()
+        return logs
+
+    def generator_step(self, batches):
+        fake = self.generator(self.noise(len(batches[0]["x"])))
+        loss = sum(F.softplus(-self.modules[r](fake)).mean() for r in self.discriminator_roles)
+        self.rt.step(loss, self.opt_g, "generator")
+        return {"g_loss": loss.detach()}
+
+    def extra_state(self):
+        return {"seen_b": self.seen_b.clone()}
+
+    def load_extra_state(self, state):
+        self.seen_b = state["seen_b"].clone()
+
+
+@pytest.fixture
+def twin():
+    def factory(runtime, info, cfg, /):
+        return _Twin(runtime, info, cfg)
+
+    factory.contract = _Twin.contract
+    METHODS.register("twin")(factory)
+    yield "twin"
+    METHODS._entries.pop("twin")
+
+
+def _twin_config(out, steps):
+    cfg = _config(out, "twin", steps)
+    cfg["data_b"] = {"name": "grid25", "n_samples": 700}      # another size: its epochs end elsewhere
+    cfg["discriminator_b"] = {"name": "mlp", "hidden": 8, "layers": 2}
+    cfg["optim"] = {"lr": {"discriminator_b": 5e-4}}
+    return cfg
+
+
+def test_a_method_declares_further_roles_and_sources(tmp_path, twin):
+    from gankit.errors import ConfigError
+
+    cfg = gankit.api.make_config(_twin_config(tmp_path / "x", 2))
+    assert cfg.networks["discriminator_b"]["hidden"] == 8 and cfg.sources["b"]["name"] == "grid25"
+    again = gankit.api.make_config(gankit.config.to_dict(cfg))     # config.yaml holds the sections
+    assert again.networks == cfg.networks and again.sources == cfg.sources
+    assert gankit.api.make_config(cfg, ["discriminator_b.hidden=12"]).networks["discriminator_b"]["hidden"] == 12
+
+    no_b = _twin_config(tmp_path / "x", 2)
+    del no_b["data_b"]
+    with pytest.raises(ConfigError, match="further data source 'b'.*data_b"):
+        gankit.api.make_config(no_b)
+    with pytest.raises(ConfigError, match="method gan has no network role 'discriminator_b'"):
+        gankit.api.make_config({"discriminator_b": {"name": "mlp"}})
+    with pytest.raises(ConfigError, match="method gan trains on no further data source 'b'"):
+        gankit.api.make_config(None, ["data_b.name=ring8"])
+    with pytest.raises(ConfigError, match="unknown section 'discriminatr_c'"):
+        gankit.api.make_config({"discriminatr_c": {"name": "mlp"}})
+    with pytest.raises(ConfigError, match="discriminator_b.widht: not a parameter"):
+        gankit.api.make_config(_twin_config(tmp_path / "x", 2), ["discriminator_b.name=auto",
+                                                                 "discriminator_b.widht=3"])
+
+
+def test_further_sources_advance_independently_and_resume_exactly(tmp_path, twin):
+    straight = gankit.train(_twin_config(tmp_path / "straight", 30))
+    state = torch.load(sorted((straight.path / "checkpoints").glob("step_*.pt"))[-1], weights_only=False)
+    data_state = state["data"]
+    # 30 steps of 64: the main set (1000 samples, 15 batches an epoch) and b (700, 10 an epoch)
+    assert (data_state["epoch"], data_state["position"]) == (1, 15)
+    assert (data_state["sources"]["b"]["epoch"], data_state["sources"]["b"]["position"]) == (2, 10)
+    assert straight.method.optimizers["discriminator_b"].param_groups[0]["initial_lr"] == 5e-4
+    assert straight.info.fields["b.x"].shape == (2,)
+
+    stopped = gankit.train(_twin_config(tmp_path / "resumed", 12))
+    resumed = gankit.resume(stopped.path, steps=30)
+    a, b = _tensors(straight), _tensors(resumed)
+    assert a.keys() == b.keys() and any("discriminator_b" in k for k in a) and any("seen_b" in k for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"

@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import torch
 
 from . import config as C
-from .data.base import Dataset, build_data
-from .data.stream import BatchStream
+from .data.base import Dataset, build_data, build_sources
+from .data.stream import Sources
 from .errors import ConfigError, RunDirError
 from .methods.base import DataInfo, Method, check_data, resolve_networks
 from .registries import METHODS, load_all
@@ -48,6 +48,7 @@ class Run:
     method: Method
     step: int = 0
     data: Optional[Dataset] = None
+    sources: Dict[str, Dataset] = field(default_factory=dict)   #: further data sources (when training)
     status: str = ""                 #: "finished", "time_limit" or "interrupted" after training
     stop_signal: Optional[int] = None  #: the signal that interrupted training
 
@@ -97,10 +98,15 @@ def make_config(config: ConfigLike = None, overrides: Sequence[str] = ()) -> C.C
     return C.build_config(C.apply_overrides(raw, overrides))
 
 
-def _info(data: Dataset, cfg: C.Config) -> DataInfo:
-    info = DataInfo.of(data)
+def _info(data: Dataset, cfg: C.Config, sources: Dict[str, Dataset]) -> DataInfo:
+    info = DataInfo.of(data, sources)
     check_data(cfg.method["name"], info)
     return info
+
+
+def _load(cfg: C.Config) -> tuple:
+    """The data set and the further sources of a config, loaded by one process per node first."""
+    return distributed.local_main_first(lambda: (build_data(cfg), build_sources(cfg)), "loading the data")
 
 
 def _method(cfg: C.Config, info: DataInfo) -> tuple:
@@ -189,15 +195,15 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
     if out is not None:
         cfg.out = str(out)
     with distributed.session(cfg.runtime.device):
-        data = distributed.local_main_first(lambda: build_data(cfg), "loading the data")
-        info = _info(data, cfg)
+        data, sources = _load(cfg)
+        info = _info(data, cfg, sources)
         runtime, method = _method(cfg, info)
         path = distributed.broadcast_object(Path(cfg.out) if cfg.out else _default_out(cfg))  # one time stamp
         cfg.out = str(path)
-        run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data)
+        run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, data=data, sources=sources)
         # everything that can refuse the config comes before the directory exists
         evaluator = _evaluator(run)   # a missing extractor creates nothing
-        stream = _stream(data, cfg, runtime)
+        stream = _stream(run)
 
         created = {}   # rank 0's undo (a closure: it stays on the process that made the directory)
 
@@ -217,11 +223,12 @@ def train(config: ConfigLike = None, overrides: Sequence[str] = (), out: Optiona
             raise
 
 
-def _stream(data: Dataset, cfg: C.Config, runtime: Runtime) -> BatchStream:
-    """Real batches of train.batch_size per process, each process its slice of every global batch."""
+def _stream(run: Run) -> Sources:
+    """Real batches of train.batch_size per process, each process its slice of every global batch
+    (of every data source)."""
     try:
-        return BatchStream(data.tensors(), cfg.train.batch_size, seed=cfg.train.seed, rank=runtime.rank,
-                           world_size=runtime.world_size)
+        return Sources({"": run.data, **run.sources}, run.config.train.batch_size, seed=run.config.train.seed,
+                       rank=run.runtime.rank, world_size=run.runtime.world_size)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -272,14 +279,19 @@ def _open(run_dir: Union[str, Path], steps: Optional[int] = None, with_data: boo
             f"(changed: {', '.join(changed)}). Restore those keys, or start a new run with "
             f"`gankit train {path / 'config.yaml'} --out NEW_DIR`.")
     info = DataInfo.from_dict(state["info"])
-    data = distributed.local_main_first(lambda: build_data(cfg), "loading the data") if with_data else None
-    if data is not None and tuple(data.shape) != info.shape:
-        raise RunDirError(f"the data now has samples of shape {tuple(data.shape)}, but the run was trained "
-                          f"on {info.shape}; check data.root")
+    data, sources = _load(cfg) if with_data else (None, {})
+    if data is not None:
+        now = DataInfo.of(data, sources)
+        for name, f in info.fields.items():
+            if name in now.fields and tuple(now.fields[name].shape) != tuple(f.shape):
+                section = "data" if "." not in name else C.source_section(name.split(".")[0])
+                raise RunDirError(f"the data now has samples of shape {tuple(now.fields[name].shape)} in field "
+                                  f"'{name}', but the run was trained on {tuple(f.shape)}; check {section}.root")
     runtime, method = _method(cfg, info)
     method.load_state_dict(state["method"], networks_only=not with_data)
     distributed.broadcast_modules_(method)
-    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, step=state["step"], data=data)
+    run = Run(path=path, config=cfg, info=info, runtime=runtime, method=method, step=state["step"], data=data,
+              sources=sources)
     return run, state
 
 
@@ -294,7 +306,7 @@ def resume(run_dir: Union[str, Path], steps: Optional[int] = None) -> Run:
         if run.step >= run.config.train.steps:
             raise RunDirError(f"{run.path} already finished at step {run.step}; pass --steps N with N > {run.step} "
                               "to train further.")
-        stream = _stream(run.data, run.config, run.runtime)
+        stream = _stream(run)
         try:
             stream.load_state_dict(state["data"])
         except ValueError as exc:

@@ -26,7 +26,8 @@ EPILOG_TRAIN = """examples:
   gankit train --set method.objective=minimax --out runs/minimax
 
 --set takes dotted keys of the config (see `gankit list` for each entry's parameters):
-  method.* data.* generator.* discriminator.* train.* optim.* runtime.*
+  method.* data.* generator.* discriminator.* train.* optim.* runtime.* eval.*
+  and a method's further network roles (ROLE.*) and data sources (data_SOURCE.*)
 """
 
 

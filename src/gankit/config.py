@@ -3,9 +3,12 @@
 A config has two kinds of sections:
 
 * *fixed* sections (``train``, ``optim``, ``runtime``) declared below as dataclasses, and
-* *named* sections (``method``, ``data``, ``generator``, ``discriminator``) whose
-  ``name`` picks a registry entry and whose other keys are that entry's parameters,
-  validated against the factory's signature (see :mod:`gankit.registry`). A parameter
+* *named* sections (``method``, ``data``, and one per network role of the method:
+  ``generator``, ``discriminator``, and the further roles a method declares in its
+  contract, e.g. ``discriminator_b``) whose ``name`` picks a registry entry and whose other
+  keys are that entry's parameters, validated against the factory's signature (see
+  :mod:`gankit.registry`). A role section the chosen method does not declare is an error;
+  ``generator``/``discriminator`` are always present, so every older config loads. A parameter
   that picks an entry of another registry (``method.objective``) is a named section of
   its own: a name, or a mapping ``{name: fgan_kl, generator: alternative}``, so that
   ``--set method.objective.generator=alternative`` reaches the objective's parameter.
@@ -97,6 +100,49 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     out: Optional[str] = None
+    networks: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    #: the sections of the method's network roles beyond generator and discriminator
+    sources: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    #: the further data sources the method trains on: source -> its ``data_SOURCE`` section
+
+    def network(self, role: str) -> Dict[str, Any]:
+        """The section of network role ``role`` (``generator``, ``discriminator`` or a further role)."""
+        if role in ("generator", "discriminator"):
+            return getattr(self, role)
+        return self.networks[role]
+
+    def set_network(self, role: str, spec: Dict[str, Any]) -> None:
+        if role in ("generator", "discriminator"):
+            setattr(self, role, spec)
+        else:
+            self.networks[role] = spec
+
+
+def source_section(source: str) -> str:
+    """The config section of a further data source: ``data_b`` for source ``b``."""
+    return f"data_{source}"
+
+
+def role_sections() -> set:
+    """Sections that some registered method declares beyond the fixed ones: its network roles
+    beyond generator/discriminator and its further data sources (``data_SOURCE``)."""
+    from . import registries
+    from .methods.base import contract_of
+
+    registries.load_all()
+    out = set()
+    for name in registries.METHODS.names():
+        contract = contract_of(name)
+        out |= set(contract.roles) | {source_section(s) for s in contract.sources}
+    return out - set(NAMED_SECTIONS)
+
+
+def _known_sections() -> set:
+    return TOP_LEVEL | role_sections()
+
+
+def _is_named(key: str) -> bool:
+    return key in NAMED_SECTIONS or key in role_sections()
 
 
 # ----------------------------------------------------------------------------------- raw dicts
@@ -144,15 +190,17 @@ def _looks_like_float(text: str) -> bool:
 def _normalise(raw: Dict[str, Any], origin: str) -> Dict[str, Any]:
     """Check top-level keys and expand ``method: gan`` to ``method: {name: gan}``."""
     out = {}
+    known = _known_sections() if set(raw) - TOP_LEVEL else TOP_LEVEL
     for key, value in raw.items():
-        if key not in TOP_LEVEL:
+        if key not in known:
             raise ConfigError(
-                f"{origin}: unknown section '{key}'{closest(str(key), TOP_LEVEL)}; "
-                f"allowed: {', '.join(sorted(TOP_LEVEL))}"
+                f"{origin}: unknown section '{key}'{closest(str(key), known)}; "
+                f"allowed: {', '.join(sorted(TOP_LEVEL))} and a method's further network roles"
             )
-        if key in NAMED_SECTIONS and isinstance(value, str):
+        named = _is_named(key)
+        if named and isinstance(value, str):
             value = {"name": value}
-        if key in NAMED_SECTIONS or key in FIXED_SECTIONS:
+        if named or key in FIXED_SECTIONS:
             if value is None:
                 value = {}
             if not isinstance(value, dict):
@@ -166,7 +214,7 @@ def merge(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]:
     so parameters of the previous entry do not leak into the new one."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
-        if key in NAMED_SECTIONS:
+        if key not in FIXED_SECTIONS and key != "out":   # a named section (method, data or a network role)
             old = out.get(key, {})
             if "name" in value and value["name"] != old.get("name"):
                 out[key] = dict(value)
@@ -188,12 +236,13 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
             out = merge(out, _normalise({path[0]: value}, f"--set {text}"))
             continue
         section, rest = path[0], path[1:]
-        if section not in TOP_LEVEL or section == "out":
+        known = _known_sections() - {"out"}
+        if section not in known:
             raise ConfigError(
-                f"--set {text}: unknown section '{section}'{closest(section, TOP_LEVEL)}; "
-                f"allowed: {', '.join(sorted(TOP_LEVEL - {'out'}))}"
+                f"--set {text}: unknown section '{section}'{closest(section, known)}; "
+                f"allowed: {', '.join(sorted(TOP_LEVEL - {'out'}))} and a method's further network roles"
             )
-        if isinstance(out.get(section), str) and section in NAMED_SECTIONS:
+        if isinstance(out.get(section), str) and _is_named(section):
             out[section] = {"name": out[section]}
         node = out.setdefault(section, {})
         if not isinstance(node, dict):
@@ -256,8 +305,8 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
     """Validate a raw dict (defaults already merged or not) into a :class:`Config`.
 
     Named sections are checked against their registries, with every default filled in,
-    except ``generator``/``discriminator`` named ``auto``, which are resolved once the
-    data's shape is known (see :func:`gankit.api.build`).
+    except network roles named ``auto``, which are resolved once the data is known (see
+    :func:`gankit.methods.base.resolve_networks`).
     """
     from . import registries  # late import: registries import the modules that register
 
@@ -265,13 +314,27 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
     kwargs: Dict[str, Any] = {}
     for section, cls in FIXED_SECTIONS.items():
         kwargs[section] = _fixed(section, cls, raw.get(section, {}))
-    for section in NAMED_SECTIONS:
+    for section in ("method", "data"):
         value = dict(raw[section])
-        name = value.pop("name", DEFAULT_NAMES[section])
-        if not isinstance(name, str):
-            raise ConfigError(f"{section}.name must be a string, got {name!r}")
-        registry = registries.for_section(section)
-        if name == "auto" and section in ("generator", "discriminator"):
+        name = _name_of(section, value)
+        kwargs[section] = {"name": name, **registries.for_section(section).resolve_params(name, value, section)}
+    method = kwargs["method"]["name"]
+    roles, sources = _method_sections(method, raw)
+    for source in sources:
+        section = source_section(source)
+        if section not in raw:
+            raise ConfigError(f"method {method} trains on a further data source '{source}' beside `data`; give it "
+                              f"as section {section} (e.g. --set {section}.name=fashion_mnist, or "
+                              f"{section}: {{name: folder, path: DIR}} in the config)")
+        value = dict(raw[section])
+        name = _name_of(section, value)
+        sources[source] = {"name": name, **registries.for_section("data").resolve_params(name, value, section)}
+    networks = {}
+    for role in list(NAMED_SECTIONS[2:]) + [r for r in roles if r not in NAMED_SECTIONS]:
+        value = dict(raw.get(role) or {"name": "auto"})
+        name = _name_of(role, value)
+        registry = registries.network_registry(roles.get(role, role))
+        if name == "auto":
             # parameters are validated against the concrete network once it is chosen;
             # the keys must still exist in at least one network.
             known = set()
@@ -279,16 +342,51 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
                 known |= set(registry.entry(n).params)
             for key in value:
                 if key not in known:
-                    raise ConfigError(f"{section}.{key}: not a parameter of any {registry.kind}"
+                    raise ConfigError(f"{role}.{key}: not a parameter of any {registry.kind}"
                                       f"{closest(key, known)}")
-            kwargs[section] = {"name": "auto", **value}
+            spec = {"name": "auto", **value}
         else:
-            kwargs[section] = {"name": name, **registry.resolve_params(name, value, section)}
+            spec = {"name": name, **registry.resolve_params(name, value, role)}
+        if role in NAMED_SECTIONS:
+            kwargs[role] = spec
+        else:
+            networks[role] = spec
     out = raw.get("out")
     if out is not None and not isinstance(out, str):
         raise ConfigError(f"out: expected a directory path, got {out!r}")
-    _check_roles(kwargs["method"]["name"], kwargs["optim"])
-    return Config(out=out, **kwargs)
+    _check_roles(method, kwargs["optim"])
+    return Config(out=out, networks=networks, sources=sources, **kwargs)
+
+
+def _name_of(section: str, value: Dict[str, Any]) -> str:
+    name = value.pop("name", DEFAULT_NAMES.get(section, "auto"))
+    if not isinstance(name, str):
+        raise ConfigError(f"{section}.name must be a string, got {name!r}")
+    return name
+
+
+def _method_sections(method: str, raw: Dict[str, Any]) -> tuple:
+    """The method's network roles (role -> network kind) and further data sources (source ->
+    None, filled by the caller); a section of a role or source it does not declare is an
+    error, except generator/discriminator left at their defaults."""
+    from .methods.base import contract_of
+
+    contract = contract_of(method)
+    roles = dict(contract.roles)
+    sources = {s: None for s in contract.sources}
+    allowed = set(roles) | {source_section(s) for s in sources}
+    for key, value in raw.items():
+        if key in FIXED_SECTIONS or key in ("method", "data", "out") or key in allowed:
+            continue
+        if key in NAMED_SECTIONS and value == {"name": "auto"}:
+            continue
+        if key.startswith("data_"):
+            has = ", ".join(source_section(s) for s in sources) or "none"
+            raise ConfigError(f"section '{key}': method {method} trains on no further data source "
+                              f"'{key[5:]}'{closest(key, allowed)}; its further sources: {has}")
+        raise ConfigError(f"section '{key}': method {method} has no network role '{key}'{closest(key, roles)}; "
+                          f"its roles: {', '.join(roles)}")
+    return roles, sources
 
 
 def _check_roles(method: str, optim: "OptimConfig") -> None:
@@ -312,6 +410,10 @@ def to_dict(cfg: Config) -> Dict[str, Any]:
     out = {}
     for section in NAMED_SECTIONS:
         out[section] = dict(getattr(cfg, section))
+    for role, spec in cfg.networks.items():
+        out[role] = dict(spec)
+    for source, spec in cfg.sources.items():
+        out[source_section(source)] = dict(spec)
     for section in FIXED_SECTIONS:
         out[section] = dataclasses.asdict(getattr(cfg, section))
     out["out"] = cfg.out

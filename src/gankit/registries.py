@@ -12,6 +12,8 @@ FEATURES = Registry("feature extractor")
 METRICS = Registry("metric")
 
 _SECTIONS = {"method": METHODS, "data": DATASETS, "generator": GENERATORS, "discriminator": DISCRIMINATORS}
+#: network kinds a method's role can name in its contract -> the registry that builds them
+NETWORKS = {"generator": GENERATORS, "discriminator": DISCRIMINATORS}
 _loaded = False
 
 
@@ -40,6 +42,12 @@ def load_all() -> None:
 def for_section(section: str) -> Registry:
     load_all()
     return _SECTIONS[section]
+
+
+def network_registry(kind: str) -> Registry:
+    """The registry that builds networks of ``kind`` (a value of a method contract's ``roles``)."""
+    load_all()
+    return NETWORKS[kind]
 
 
 def all_registries() -> dict:

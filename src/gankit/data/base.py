@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Literal, Optional, Tuple
 
 import torch
 
-__all__ = ["Dataset", "Field", "FIELD_KINDS", "Batch", "build_data"]
+__all__ = ["Dataset", "Field", "FIELD_KINDS", "Batch", "build_data", "build_sources"]
 
 #: the kinds a field can have
 FIELD_KINDS = ("image", "vector", "label", "multilabel", "tokens")
@@ -179,15 +179,22 @@ def _guess_kind(t: torch.Tensor) -> str:
     raise ValueError(f"cannot tell the kind of a field of {t.dtype} {tuple(t.shape)}; name it in extra_kinds")
 
 
-def build_data(cfg, split: Optional[str] = None) -> Dataset:
-    """The data set a config's ``data`` section names (its ``split`` replaced by ``split``)."""
+def build_data(cfg, split: Optional[str] = None, source: Optional[str] = None) -> Dataset:
+    """The data set a config's ``data`` section names (its ``split`` replaced by ``split``);
+    with ``source``, the further source of that name (section ``data_SOURCE``)."""
     from ..errors import ConfigError
     from ..registries import DATASETS
 
-    spec = dict(cfg.data)
+    spec = dict(cfg.data if source is None else cfg.sources[source])
+    section = "data" if source is None else f"data_{source}"
     name = spec.pop("name")
     if split is not None:
         if "split" not in DATASETS.entry(name).params:
-            raise ConfigError(f"data set '{name}' has no {split} split")
+            raise ConfigError(f"{section}: data set '{name}' has no {split} split")
         spec["split"] = split
-    return DATASETS.build(name, spec, section="data")
+    return DATASETS.build(name, spec, section=section)
+
+
+def build_sources(cfg, split: Optional[str] = None) -> Dict[str, Dataset]:
+    """The further data sources of a config (source -> data set), none for most methods."""
+    return {source: build_data(cfg, split, source) for source in cfg.sources}

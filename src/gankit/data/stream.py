@@ -16,11 +16,11 @@ and are the same on every process.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Union
+from typing import Dict, Mapping, Optional, Union
 
 import torch
 
-__all__ = ["BatchStream"]
+__all__ = ["BatchStream", "Sources"]
 
 
 class BatchStream:
@@ -95,3 +95,52 @@ class BatchStream:
                 f"(torchrun --nproc-per-node ... for several, plain `gankit resume` for one)")
         self.epoch, self.position, self.seed = state["epoch"], state["position"], state["seed"]
         self._perm = None
+
+
+class Sources:
+    """The batches of a run: the main data set's and, for a method that trains on further
+    sources, each source's, every one from its own :class:`BatchStream` (its own permutation
+    and position, so the sources advance independently), merged into one batch in model
+    space whose further sources' fields are named ``SOURCE.FIELD``.
+
+    ``datasets`` maps source -> data set, the main one under ``""``. The state of the main
+    stream is stored as it always was, the others' under ``sources``, so single-source
+    checkpoints keep their form."""
+
+    def __init__(self, datasets: Mapping[str, object], batch_size: int, seed: int = 0,
+                 device: Optional[torch.device] = None, rank: int = 0, world_size: int = 1):
+        self.datasets = dict(datasets)
+        self.streams: Dict[str, BatchStream] = {}
+        for i, (name, data) in enumerate(self.datasets.items()):
+            try:
+                self.streams[name] = BatchStream(data.tensors(), batch_size, seed=seed + 7919 * i, device=device,
+                                                 rank=rank, world_size=world_size)
+            except ValueError as exc:
+                raise ValueError(f"data_{name}: {exc}" if name else str(exc)) from None
+
+    def next(self) -> Dict[str, torch.Tensor]:
+        out: Dict[str, torch.Tensor] = {}
+        for name, stream in self.streams.items():
+            batch = self.datasets[name].to_model(stream.next())
+            out.update(batch if not name else {f"{name}.{k}": v for k, v in batch.items()})
+        return out
+
+    def state_dict(self) -> dict:
+        state = dict(self.streams[""].state_dict())
+        others = {name: s.state_dict() for name, s in self.streams.items() if name}
+        if others:
+            state["sources"] = others
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.streams[""].load_state_dict(state)
+        saved = state.get("sources") or {}
+        for name, stream in self.streams.items():
+            if not name:
+                continue
+            if name not in saved:
+                raise ValueError(f"the checkpoint holds no position for the data source '{name}'")
+            try:
+                stream.load_state_dict(saved[name])
+            except ValueError as exc:
+                raise ValueError(f"data_{name}: {exc}") from None

@@ -27,7 +27,7 @@ from torch import nn
 from ..config import Config, OptimConfig
 from ..data.base import Batch, Field
 from ..errors import CheckpointError, ConfigError
-from ..registries import DISCRIMINATORS, GENERATORS, METHODS
+from ..registries import METHODS, network_registry
 from ..train.runtime import Runtime
 
 __all__ = ["DataInfo", "Contract", "contract_of", "Method", "Adversarial", "resolve_networks", "make_optimizer",
@@ -74,9 +74,12 @@ class DataInfo:
         return cls(kind=d["kind"], shape=tuple(d["shape"]), n_classes=int(d.get("n_classes", 0)), fields=fields)
 
     @classmethod
-    def of(cls, data) -> "DataInfo":
-        """The description of a loaded :class:`~gankit.data.base.Dataset`."""
+    def of(cls, data, sources: Optional[Mapping[str, Any]] = None) -> "DataInfo":
+        """The description of a loaded :class:`~gankit.data.base.Dataset` (and of the further
+        sources, whose fields are named ``SOURCE.FIELD``)."""
         fields = data.fields()
+        for source, other in (sources or {}).items():
+            fields.update({f"{source}.{k}": f for k, f in other.fields().items()})
         return cls(kind=data.kind, shape=tuple(data.shape),
                    n_classes=fields["y"].n_classes if "y" in fields else 0, fields=fields)
 
@@ -90,7 +93,11 @@ class Contract:
     * ``roles``: its networks, role -> the network registry that builds it (the config has a
       section of the role's name); ``auto`` picks per role (``auto`` -> network name);
     * ``ema``: roles whose moving average is kept when ``train.ema_decay`` > 0 (sampling uses it);
-    * ``metrics``: metrics that judge it, added to the distribution metrics of an evaluation.
+    * ``metrics``: metrics that judge it, added to the distribution metrics of an evaluation;
+    * ``sources``: further data sets it trains on beside ``data`` (two unpaired domains, a
+      labelled and an unlabelled set), each given by a config section ``data_SOURCE``; each
+      source keeps its own order and position, and its fields reach the method as
+      ``SOURCE.FIELD`` (``batch["b.x"]``; ``info.fields["b.x"]``).
     """
     needs: Tuple[str, ...] = ("x",)
     conditions: Tuple[str, ...] = ()
@@ -99,6 +106,7 @@ class Contract:
     auto: Mapping[str, str] = field(default_factory=dict)
     ema: Tuple[str, ...] = ("generator",)
     metrics: Tuple[str, ...] = ()
+    sources: Tuple[str, ...] = ()
 
 
 def contract_of(method_name: str) -> Contract:
@@ -123,19 +131,19 @@ def check_data(method_name: str, info: DataInfo) -> None:
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
-    """Replace generator/discriminator ``auto`` by the network that fits the data, in place.
+    """Replace each network role's ``auto`` by the network that fits the data, in place.
 
-    A method factory may name the networks it needs in an ``auto_networks`` attribute
-    (section -> network name, e.g. EBGAN's auto-encoder discriminator); otherwise ``auto``
-    is DCGAN for images and the MLP for vectors.
+    A method's contract may name the network for a role in ``auto`` (role -> network name,
+    e.g. EBGAN's auto-encoder discriminator); otherwise ``auto`` is DCGAN for images and the
+    MLP for vectors.
     """
-    preferred = contract_of(cfg.method["name"]).auto
-    for section, registry in (("generator", GENERATORS), ("discriminator", DISCRIMINATORS)):
-        spec = dict(getattr(cfg, section))
+    contract = contract_of(cfg.method["name"])
+    for role, kind in contract.roles.items():
+        spec = dict(cfg.network(role))
         name = spec.pop("name")
         if name == "auto":
-            name = preferred.get(section) or ("dcgan" if info.kind == "image" else "mlp")
-        setattr(cfg, section, {"name": name, **registry.resolve_params(name, spec, section)})
+            name = contract.auto.get(role) or ("dcgan" if info.kind == "image" else "mlp")
+        cfg.set_network(role, {"name": name, **network_registry(kind).resolve_params(name, spec, role)})
 
 
 def make_optimizer(params, lr: float, optim: OptimConfig) -> torch.optim.Optimizer:
@@ -190,6 +198,18 @@ class Method(abc.ABC):
             return float(lrs[role])
         kind = self.contract.roles.get(role, role)
         return self.cfg.optim.lr_g if kind == "generator" else self.cfg.optim.lr_d
+
+    def build_network(self, role: str, info: Optional[DataInfo] = None, **params) -> nn.Module:
+        """The network of ``role`` from its config section (``params`` override or add
+        parameters, e.g. a wider input), built for ``info`` (default: the data's)."""
+        spec = dict(self.cfg.network(role))
+        name = spec.pop("name")
+        kind = self.contract.roles[role]
+        return network_registry(kind).build(name, {**spec, **params}, self.info if info is None else info,
+                                            section=role)
+
+    def network_name(self, role: str) -> str:
+        return self.cfg.network(role)["name"]
 
     def add_optimizer(self, name: str, params, lr: Optional[float] = None) -> torch.optim.Optimizer:
         """An optimiser (and its schedule) for the parameters of role ``name``, at the role's

@@ -40,7 +40,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator, Design
 from ..objectives.penalties import clip_weights_, gradient_penalty, r1_penalty
-from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
+from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
 from .gan import regularise_discriminator
@@ -72,20 +72,16 @@ class CGAN(Adversarial):
         self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
-        g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
-        g_name = g_spec.pop("name")
-        if "z_dim" not in g_spec:
-            raise ConfigError(f"generator '{g_name}' has no z_dim; method cgan conditions a generator of noise")
-        z_dim = g_spec["z_dim"]
-        base_g = GENERATORS.build(g_name, {**g_spec, "z_dim": z_dim + k}, info, section="generator")
-        g = ConditionalGenerator(base_g, z_dim, k)
+        if "z_dim" not in cfg.generator:
+            raise ConfigError(f"generator '{self.network_name('generator')}' has no z_dim; method cgan conditions "
+                              "a generator of noise")
+        z_dim = cfg.generator["z_dim"]
+        g = ConditionalGenerator(self.build_network("generator", z_dim=z_dim + k), z_dim, k)
         image = info.kind == "image"
         d_info = info
         if design == "joint":   # the one-hot code enters beside the image's channels / the vector
             d_info = info.with_shape((info.shape[0] + k,) + tuple(info.shape[1:]))
-        d_name = d_spec.pop("name")
-        d = ConditionalDiscriminator(design, DISCRIMINATORS.build(d_name, d_spec, d_info, section="discriminator"),
-                                     k, image)
+        d = ConditionalDiscriminator(design, self.build_network("discriminator", d_info), k, image)
         regularise_discriminator(d, penalty, spectral_norm)
         self.opt_g, self.opt_d = self.add_pair(g, d)
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..config import Config
 from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder, reconstruction_energy
-from ..registries import DISCRIMINATORS, GENERATORS, METHODS
+from ..registries import METHODS
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, DataInfo, check_positive
 
@@ -76,10 +76,8 @@ class EBGAN(Adversarial):
             raise ConfigError(f"method.pt_weight must not be negative, got {pt_weight}")
         self.margin, self.pt_weight = margin, pt_weight
         self.d_steps = self.real_batches_per_step = d_steps
-        g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
-        d_name = d_spec.pop("name")
-        g = GENERATORS.build(g_spec.pop("name"), g_spec, info, section="generator")
-        d = DISCRIMINATORS.build(d_name, d_spec, info, section="discriminator")
+        d_name = self.network_name("discriminator")
+        g, d = self.build_network("generator"), self.build_network("discriminator")
         if not is_autoencoder(d):
             raise ConfigError(f"method 'ebgan' needs an auto-encoder discriminator (its energy is the "
                               f"reconstruction error), got discriminator '{d_name}'; use "

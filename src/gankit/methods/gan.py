@@ -39,7 +39,7 @@ from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder
 from ..objectives.penalties import (clip_weights_, gradient_penalty, r1_penalty, require_independent_samples,
                                     spectral_norm_all)
-from ..registries import DISCRIMINATORS, GENERATORS, METHODS, OBJECTIVES
+from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Batch, DataInfo, Method, check_positive
 
@@ -146,11 +146,10 @@ class GAN(Method):
             raise ConfigError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of method.pack ({pack})")
         self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
         self.pack, self.generator_loss = pack, generator_loss
-        g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
-        g = GENERATORS.build(g_spec.pop("name"), g_spec, info, section="generator")
+        g = self.build_network("generator")
         packed_shape = (info.shape[0] * pack,) + tuple(info.shape[1:])
-        d_name = d_spec.pop("name")
-        d = DISCRIMINATORS.build(d_name, d_spec, info.with_shape(packed_shape), section="discriminator")
+        d_name = self.network_name("discriminator")
+        d = self.build_network("discriminator", info.with_shape(packed_shape))
         if is_autoencoder(d):
             raise ConfigError(f"discriminator '{d_name}' is an auto-encoder, which scores samples by their "
                               "reconstruction error; use it with method.name=ebgan, or pick discriminator.name=auto "

@@ -41,7 +41,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..nets.autoencoder import is_autoencoder
 from ..objectives.penalties import gradient_penalty, require_independent_samples
-from ..registries import DISCRIMINATORS, GENERATORS, METHODS
+from ..registries import METHODS
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, DataInfo, check_positive
 
@@ -86,10 +86,8 @@ class LossSensitiveGAN(Adversarial):
             raise ConfigError(f"method.penalty_weight must not be negative, got {penalty_weight}")
         self.slack_weight, self.distance, self.penalty_weight = slack_weight, distance, penalty_weight
         self.d_steps = self.real_batches_per_step = d_steps
-        g_spec, d_spec = dict(cfg.generator), dict(cfg.discriminator)
-        d_name = d_spec.pop("name")
-        g = GENERATORS.build(g_spec.pop("name"), g_spec, info, section="generator")
-        d = DISCRIMINATORS.build(d_name, d_spec, info, section="discriminator")
+        d_name = self.network_name("discriminator")
+        g, d = self.build_network("generator"), self.build_network("discriminator")
         if is_autoencoder(d):
             raise ConfigError(f"method 'loss_sensitive' needs a discriminator with one output per sample, got "
                               f"'{d_name}' (an auto-encoder, for method.name=ebgan); use discriminator.name=auto")

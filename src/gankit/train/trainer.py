@@ -102,7 +102,7 @@ class Trainer:
         status = "finished"
         try:
             while self.step < total:
-                batches = [run.runtime.tensor(data.to_model(self.stream.next()))
+                batches = [run.runtime.tensor(self.stream.next())
                            for _ in range(method.real_batches_per_step)]
                 out = method.train_step(batches, self.step)
                 self.step += 1
