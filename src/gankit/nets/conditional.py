@@ -11,7 +11,8 @@ built around the configured discriminator (its penultimate ``features`` and its 
   "x matches c". The class enters as one-hot channels (constant maps) beside the image's
   channels, or one-hot coordinates beside a vector.
 * ``two_branch``: the lecture's second design: a realism score from x alone, and a match
-  score from x's embedding (the penultimate features) together with c, by a small MLP.
+  score from x's embedding (the penultimate features) together with c, by a small MLP
+  (at most ``MATCH_HIDDEN`` hidden units).
 * ``projection`` (Miyato & Koyama 2018): ``head(phi(x)) + <e_c, phi(x)>``, a learned class
   embedding e_c projected onto the features.
 * ``acgan`` (Odena et al. 2017): a realism score and class logits, both from phi(x).
@@ -37,6 +38,9 @@ __all__ = ["ConditionalGenerator", "ConditionalDiscriminator", "DESIGNS", "Desig
 
 Design = Literal["joint", "two_branch", "projection", "acgan", "image_only"]
 DESIGNS = ("joint", "two_branch", "projection", "acgan", "image_only")
+#: the hidden width of two_branch's match MLP (at most): DCGAN's features are 6,272 wide, and a
+#: square first layer on them would cost four times the rest of the discriminator
+MATCH_HIDDEN = 256
 
 
 def one_hot(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -74,7 +78,8 @@ class ConditionalDiscriminator(nn.Module):
         if design != "joint":
             width = _feature_dim(base)
         if design == "two_branch":
-            self.match = nn.Sequential(nn.Linear(width + n_classes, width), nn.LeakyReLU(0.2), nn.Linear(width, 1))
+            hidden = min(width, MATCH_HIDDEN)
+            self.match = nn.Sequential(nn.Linear(width + n_classes, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
         elif design == "projection":
             self.embed = nn.Linear(n_classes, width, bias=False)
         elif design == "acgan":
