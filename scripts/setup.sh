@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up gankit on a fresh machine, inside a project virtual environment: the pinned
 # PyTorch pair, gankit itself, the reference implementations the tests compare against,
-# and Fashion-MNIST from Debian's package where apt is available.
+# and, where apt is available, Fashion-MNIST and the photographs of the `photos` data set
+# from Debian's packages.
 #
 #   PYTHON  the interpreter the environment is made from (default python3): a
 #           distribution's Python (PEP 668 "externally managed"), pyenv, conda ...
@@ -47,6 +48,22 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2
   fi
 fi
 
+# The photographs of the `photos` data set, where apt can install them: mate-backgrounds
+# (46 MB download) and plasma-workspace-wallpapers (94 MB; ten of its wallpapers are
+# photographs). The rest of its photographs come with the `photos` extra below.
+photo_pkgs=""
+[ -d /usr/share/backgrounds/mate/nature ] || photo_pkgs="mate-backgrounds"
+[ -d /usr/share/wallpapers/EveningGlow ] || photo_pkgs="$photo_pkgs plasma-workspace-wallpapers"
+photo_pkgs=${photo_pkgs# }
+if [ -n "$photo_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
+  # shellcheck disable=SC2086  # the list splits into package names on purpose
+  if { as_root apt-get update -qq && as_root apt-get install -y -qq $photo_pkgs; } >/dev/null 2>&1; then
+    say "installed the photographs of the photos data set ($photo_pkgs)"
+  else
+    say "could not install $photo_pkgs with apt; the photos data set needs them (or data.root); see README (Data)"
+  fi
+fi
+
 # The environment itself, made anew when it was made from another interpreter.
 if [ -d "$VENV" ] && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gankit-python" 2>/dev/null)" != "$ident" ]; }; then
   say "$VENV was made from another interpreter (or is broken); making it again from $ident"
@@ -77,7 +94,7 @@ pipq() { PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install -q "$@"; }
 if ! "$VPY" -c 'import torch, torchvision, sys; sys.exit(0 if (torch.__version__.startswith("2.14.1") and torchvision.__version__.startswith("0.29.1")) else 1)' 2>/dev/null; then
   pipq "torch==2.14.1" "torchvision==0.29.1"
 fi
-pipq -e ".[test,tensorboard]"
+pipq -e ".[test,tensorboard,photos]"
 # Reference implementations the metric tests compare against, and pytorch-fid's Inception
 # network for `--features inception`: --no-deps, so that none of them can touch torch.
 pipq --no-deps "torch-fidelity==0.4.0" "torchmetrics==1.9.0" "pytorch-fid==0.3.0" \

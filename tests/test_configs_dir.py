@@ -26,9 +26,12 @@ def _data_info(data: dict):
     from gankit.methods.base import DataInfo
 
     name = data["name"]
-    if name in ("fashion_mnist", "mnist", "stacked"):
-        channels = 3 if name == "stacked" else data["channels"]
-        return DataInfo(kind="image", shape=(channels, data["image_size"], data["image_size"]))
+    if name in ("fashion_mnist", "mnist", "stacked", "fashion_mnist_m"):
+        from gankit.data.pairs import paired_fields
+
+        channels = 3 if name in ("stacked", "fashion_mnist_m") else data["channels"]
+        shape = (channels, data["image_size"], data["image_size"])
+        return DataInfo(kind="image", shape=shape, fields=paired_fields(shape, data.get("pairs", "none")))
     if name in ("ring8", "grid25", "swissroll"):
         return DataInfo(kind="vector", shape=(2,))
     if name == "gaussian1d":
@@ -36,6 +39,18 @@ def _data_info(data: dict):
     if name == "mixture":
         return DataInfo(kind="vector", shape=(len(data["means"][0]),))
     pytest.skip(f"the shape of data set '{name}' is only known once it is loaded")
+
+
+def _run_info(cfg):
+    """The DataInfo a run of ``cfg`` has: its data's, the further sources' fields as SOURCE.FIELD,
+    and the method's input conditions."""
+    from gankit.methods.base import DataInfo, describe_inputs
+
+    info = _data_info(cfg.data)
+    for source, section in cfg.sources.items():
+        fields = {f"{source}.{k}": f for k, f in _data_info(section).fields.items()}
+        info = DataInfo(info.kind, info.shape, info.n_classes, {**info.fields, **fields})
+    return describe_inputs(info, cfg.method["name"])
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -46,7 +61,7 @@ def test_config_builds_its_networks_and_method(path):
 
     cfg = build_config(load_yaml(path), origin=str(path))
     cfg.runtime.device = "cpu"
-    _, method = _method(cfg, _data_info(cfg.data))      # a refused combination raises ConfigError
+    _, method = _method(cfg, _run_info(cfg))      # a refused combination raises ConfigError
     assert method.discriminator is not None and method.generator is not None
 
 

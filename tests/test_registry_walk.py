@@ -62,6 +62,19 @@ def _named_section(section):
             lambda cfg, name, monkeypatch: getattr(cfg, section))
 
 
+def _method_section():
+    """As :func:`_named_section`, with a data section for each further source the method trains on
+    (cyclegan's ``data_b``), without which its config is refused."""
+    from gankit.methods.base import contract_of
+
+    def sources(name):
+        return [f"data_{source}.name=ring8" for source in contract_of(name).sources]
+
+    return (lambda name: [f"method.name={name}", *sources(name)],
+            lambda name, param, value: [f"method.name={name}", f"method.{param}={_text(value)}", *sources(name)],
+            lambda cfg, name, monkeypatch: cfg.method)
+
+
 def _objective(cfg, name, monkeypatch):
     spec = cfg.method["objective"]
     return spec if isinstance(spec, dict) else {"name": spec}
@@ -102,7 +115,7 @@ def _metric(cfg, name, monkeypatch):
 
 
 PATHS = {
-    "methods": _named_section("method"),
+    "methods": _method_section(),
     "data": _named_section("data"),
     "generators": _named_section("generator"),
     "discriminators": _named_section("discriminator"),

@@ -21,7 +21,7 @@ from . import config as C
 from .data.base import Dataset, build_data, build_sources
 from .data.stream import Sources
 from .errors import ConfigError, RunDirError
-from .methods.base import DataInfo, Method, check_data, resolve_networks
+from .methods.base import DataInfo, Method, check_data, describe_inputs, resolve_networks
 from .registries import METHODS, load_all
 from .train import distributed
 from .train.checkpoint import CheckpointManager, set_rng_state
@@ -101,7 +101,7 @@ def make_config(config: ConfigLike = None, overrides: Sequence[str] = ()) -> C.C
 def _info(data: Dataset, cfg: C.Config, sources: Dict[str, Dataset]) -> DataInfo:
     info = DataInfo.of(data, sources)
     check_data(cfg.method["name"], info)
-    return info
+    return describe_inputs(info, cfg.method["name"])   # conditions that take a data field's samples
 
 
 def _load(cfg: C.Config) -> tuple:

@@ -122,11 +122,14 @@ def _info(cfg):
 
     spec = cfg.data
     if spec["name"] in ("fashion_mnist", "mnist"):   # their description without reading the files
+        from .data.pairs import paired_fields
+
         size = int(spec.get("image_size", 28))
         shape = (int(spec.get("channels", 1)), size, size)
         classes = tuple(str(i) for i in range(10))
         return DataInfo(kind="image", shape=shape, n_classes=10,
-                        fields={"x": Field("image", shape), "y": Field("label", (), classes, (0.1,) * 10)})
+                        fields={"x": Field("image", shape), "y": Field("label", (), classes, (0.1,) * 10),
+                                **paired_fields(shape, spec.get("pairs", "none"))})
     from .api import build_data
 
     return DataInfo.of(build_data(cfg))

@@ -237,7 +237,9 @@ def cmd_sample(args) -> int:
 #: where each registry's entries and parameters are set, as `gankit list` shows it
 LIST_SETTINGS = {
     "methods": "--set method.name=NAME method.PARAM=VALUE",
-    "data": "--set data.name=NAME data.PARAM=VALUE",
+    "data": "--set data.name=NAME data.PARAM=VALUE; every image data set also takes data.pairs=none|edges|grey|"
+            "mask|lowres2|lowres4 (a paired input field for image-to-image methods), and every data set "
+            "data.half=all|first|second (disjoint halves, for unpaired domains)",
     "generators": "--set generator.name=NAME generator.PARAM=VALUE",
     "discriminators": "--set discriminator.name=NAME discriminator.PARAM=VALUE",
     "objectives": "method gan: --set method.objective=NAME method.objective.PARAM=VALUE",

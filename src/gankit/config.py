@@ -317,7 +317,9 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
     for section in ("method", "data"):
         value = dict(raw[section])
         name = _name_of(section, value)
-        kwargs[section] = {"name": name, **registries.for_section(section).resolve_params(name, value, section)}
+        value, options = _data_options(value, section) if section == "data" else (value, {})
+        kwargs[section] = {"name": name, **registries.for_section(section).resolve_params(name, value, section),
+                           **options}
     method = kwargs["method"]["name"]
     roles, sources = _method_sections(method, raw)
     for source in sources:
@@ -328,7 +330,9 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
                               f"{section}: {{name: folder, path: DIR}} in the config)")
         value = dict(raw[section])
         name = _name_of(section, value)
-        sources[source] = {"name": name, **registries.for_section("data").resolve_params(name, value, section)}
+        value, options = _data_options(value, section)
+        sources[source] = {"name": name, **registries.for_section("data").resolve_params(name, value, section),
+                           **options}
     networks = {}
     for role in list(NAMED_SECTIONS[2:]) + [r for r in roles if r not in NAMED_SECTIONS]:
         value = dict(raw.get(role) or {"name": "auto"})
@@ -356,6 +360,20 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
         raise ConfigError(f"out: expected a directory path, got {out!r}")
     _check_roles(method, kwargs["optim"])
     return Config(out=out, networks=networks, sources=sources, **kwargs)
+
+
+def _data_options(value: Dict[str, Any], section: str) -> tuple:
+    """A data section's parameters without the options that every data set takes (``pairs``:
+    see :mod:`gankit.data.pairs`; ``half``: see :mod:`gankit.data.domains`), and those
+    options, validated; ``pairs: none`` and ``half: all`` (the defaults) are left out, so
+    configs without them read as before."""
+    from .data.domains import half_option
+    from .data.pairs import split_data_options
+
+    value, pairs = split_data_options(value, section)
+    half = half_option(value.pop("half"), section) if "half" in value else "all"
+    return value, {**({"pairs": pairs} if pairs not in (None, "none") else {}),
+                   **({"half": half} if half != "all" else {})}
 
 
 def _name_of(section: str, value: Dict[str, Any]) -> str:

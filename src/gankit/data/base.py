@@ -13,12 +13,14 @@ labels are int64 (N,); multi-labels are 0/1 (N, K); tokens are int64 (N, L).
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Literal, Optional, Tuple
 
+import numpy as np
 import torch
 
-__all__ = ["Dataset", "Field", "FIELD_KINDS", "Batch", "build_data", "build_sources"]
+__all__ = ["Dataset", "Field", "FIELD_KINDS", "Batch", "LazyImages", "build_data", "build_sources"]
 
 #: the kinds a field can have
 FIELD_KINDS = ("image", "vector", "label", "multilabel", "tokens")
@@ -73,6 +75,99 @@ def _check_field(name: str, t: torch.Tensor, kind: str, n: int) -> torch.Tensor:
     if kind == "multilabel":
         return t.float()
     return t
+
+
+class LazyImages(abc.ABC):
+    """A ``uint8`` (N, C, H, W) image field whose samples are made when indexed (crops of
+    photographs, images paired on the fly), never held whole.
+
+    It answers what the engine asks of an image field, as a tensor would: ``len``,
+    ``shape``, ``dtype``, ``dim()``, and indexing the samples with an integer, a slice, a
+    range, a list, an array or a tensor of indices (or a boolean mask), which returns a plain
+    ``uint8`` tensor. ``float()`` and ``numpy()`` make every sample (the whole field at once:
+    mind the memory). A subclass gives :attr:`shape` and :meth:`_take`."""
+
+    dtype = torch.uint8
+    device = torch.device("cpu")
+
+    @property
+    @abc.abstractmethod
+    def shape(self) -> torch.Size:
+        """(N, C, H, W)."""
+
+    @abc.abstractmethod
+    def _take(self, idx: torch.Tensor) -> torch.Tensor:
+        """The samples at ``idx`` (a 1-D int64 tensor of valid, non-negative indices) as uint8
+        (len(idx), C, H, W)."""
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def size(self, dim: Optional[int] = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return 4
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
+    def is_floating_point(self) -> bool:
+        return False
+
+    def __getitem__(self, index):
+        n, sample = len(self), tuple(self.shape[1:])
+        if isinstance(index, tuple):
+            if not index:
+                return self[:]
+            head, rest = index[0], index[1:]
+            whole = self[head]
+            return whole[rest] if _is_int(head) else whole[(slice(None),) + rest]
+        if _is_int(index):
+            i = int(index)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of range for {n} samples")
+            return self._take(torch.tensor([i % n]))[0]
+        if isinstance(index, slice):
+            return self._take(torch.arange(*index.indices(n)))
+        if isinstance(index, range):
+            index = list(index)
+        idx = torch.as_tensor(index)
+        if idx.dtype == torch.bool:
+            if idx.shape != (n,):
+                raise IndexError(f"a boolean mask must have {n} entries, got shape {tuple(idx.shape)}")
+            return self._take(idx.nonzero().flatten())
+        if idx.is_floating_point() or idx.is_complex():
+            raise IndexError(f"indices must be integers, got {idx.dtype}")
+        idx = idx.long()
+        if idx.numel() and ((idx < -n).any() or (idx >= n).any()):
+            raise IndexError(f"an index is out of range for {n} samples")
+        flat = torch.where(idx < 0, idx + n, idx).flatten()
+        return self._take(flat).reshape(*idx.shape, *sample)
+
+    def float(self) -> torch.Tensor:
+        """Every sample as float32 (0..255), as ``tensor.float()`` gives."""
+        return self[:].float()
+
+    def numpy(self) -> np.ndarray:
+        return self[:].numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+
+def _is_int(index) -> bool:
+    if isinstance(index, bool):
+        return False
+    if isinstance(index, (int, np.integer)):
+        return True
+    return isinstance(index, torch.Tensor) and index.dim() == 0 and not index.is_floating_point() \
+        and index.dtype != torch.bool
 
 
 @dataclass
@@ -181,18 +276,31 @@ def _guess_kind(t: torch.Tensor) -> str:
 
 def build_data(cfg, split: Optional[str] = None, source: Optional[str] = None) -> Dataset:
     """The data set a config's ``data`` section names (its ``split`` replaced by ``split``);
-    with ``source``, the further source of that name (section ``data_SOURCE``)."""
+    with ``source``, the further source of that name (section ``data_SOURCE``). The section's
+    ``half`` keeps one of two disjoint halves (:mod:`gankit.data.domains`), then ``pairs`` (every
+    image data set takes it) adds the paired fields of :mod:`gankit.data.pairs`."""
     from ..errors import ConfigError
     from ..registries import DATASETS
 
     spec = dict(cfg.data if source is None else cfg.sources[source])
     section = "data" if source is None else f"data_{source}"
     name = spec.pop("name")
+    pairs = spec.pop("pairs", "none")      # an option of every image data set (gankit.data.pairs)
+    half = spec.pop("half", "all")         # an option of every data set (gankit.data.domains)
     if split is not None:
         if "split" not in DATASETS.entry(name).params:
             raise ConfigError(f"{section}: data set '{name}' has no {split} split")
         spec["split"] = split
-    return DATASETS.build(name, spec, section=section)
+    data = DATASETS.build(name, spec, section=section)
+    if half != "all":
+        from .domains import take_half
+
+        data = take_half(data, half, section)
+    if pairs != "none":
+        from .pairs import apply_pairs
+
+        data = apply_pairs(data, pairs, section)
+    return data
 
 
 def build_sources(cfg, split: Optional[str] = None) -> Dict[str, Dataset]:

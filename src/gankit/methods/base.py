@@ -30,7 +30,7 @@ from ..errors import CheckpointError, ConfigError
 from ..registries import METHODS, network_registry
 from ..train.runtime import Runtime
 
-__all__ = ["DataInfo", "Contract", "contract_of", "Method", "Adversarial", "resolve_networks", "make_optimizer",
+__all__ = ["DataInfo", "Contract", "contract_of", "describe_inputs", "Method", "Adversarial", "resolve_networks", "make_optimizer",
            "build_scheduler", "Samples"]
 
 #: named outputs of sampling: ``x`` (the samples, model space), plus whatever the method shows
@@ -97,7 +97,16 @@ class Contract:
     * ``sources``: further data sets it trains on beside ``data`` (two unpaired domains, a
       labelled and an unlabelled set), each given by a config section ``data_SOURCE``; each
       source keeps its own order and position, and its fields reach the method as
-      ``SOURCE.FIELD`` (``batch["b.x"]``; ``info.fields["b.x"]``).
+      ``SOURCE.FIELD`` (``batch["b.x"]``; ``info.fields["b.x"]``);
+    * ``inputs``: conditions that are samples of a data field rather than fields of their own
+      (condition -> field; cyclegan: ``{"input": "x"}``, a picture of domain A to translate):
+      the run's ``DataInfo`` describes the condition as that field (so sampling, ``gankit
+      sample --input`` and pictures know its shape), and evaluation gives it the held-out
+      split's samples of that field (with their labels, as the classes the outputs were made
+      for);
+    * ``reference``: the source whose data the generated ``x`` is judged against (the real
+      side of distribution metrics such as FID; cyclegan: ``"b"``, translations are
+      compared with domain B's held-out images); None: the main data.
     """
     needs: Tuple[str, ...] = ("x",)
     conditions: Tuple[str, ...] = ()
@@ -107,6 +116,18 @@ class Contract:
     ema: Tuple[str, ...] = ("generator",)
     metrics: Tuple[str, ...] = ()
     sources: Tuple[str, ...] = ()
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    reference: Optional[str] = None
+
+
+def describe_inputs(info: DataInfo, method_name: str) -> DataInfo:
+    """``info`` with a field for each of the method's ``inputs`` conditions, described as the
+    data field it takes its samples from (see :class:`Contract`)."""
+    inputs = contract_of(method_name).inputs
+    if not inputs:
+        return info
+    extra = {cond: info.fields[name] for cond, name in inputs.items() if name in info.fields}
+    return DataInfo(info.kind, info.shape, info.n_classes, {**info.fields, **extra})
 
 
 def contract_of(method_name: str) -> Contract:
@@ -127,7 +148,10 @@ def check_data(method_name: str, info: DataInfo) -> None:
             raise ConfigError(f"method {method_name} trains on {what}, which this data set does not have; use a "
                               "data set with labels (fashion_mnist, mnist, ring8 ..., a folder with one subfolder "
                               "per class, an .npz with a 'y' array)" if name == "y" else
-                              f"method {method_name} trains on {what}, which this data set does not have")
+                              f"method {method_name} trains on {what}, which this data set does not have"
+                              + ("; pair an image data set with data.pairs (edges, grey, mask, lowres2, lowres4), "
+                                 "e.g. --set data.pairs=edges, or give an .npz with an 'input' array "
+                                 "(data.fields: [input])" if name == "input" else ""))
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
@@ -392,7 +416,8 @@ class Method(abc.ABC):
     # ------------------------------------------------------------------ state
     def extra_state(self) -> Dict[str, Any]:
         """What the method holds beyond networks and optimisers (image pools, baselines,
-        running statistics), as tensors and plain values; saved in every checkpoint."""
+        running statistics), as tensors and plain values; saved in every checkpoint and
+        restored also when only the networks are loaded (for sampling)."""
         return {}
 
     def load_extra_state(self, state: Dict[str, Any]) -> None:
@@ -423,13 +448,13 @@ class Method(abc.ABC):
                     avg.load_state_dict(self.modules[role].state_dict())
             if self.emas:
                 self.ema_updates = int(state.get("ema_updates", 1 << 30))  # older checkpoints: warm-up done
+            self.load_extra_state(state.get("extra") or {})   # sampling may use it (pix2pix's pool of inputs)
             if networks_only:
                 return
             for k, o in self.optimizers.items():
                 o.load_state_dict(state["optimizers"][k])
             for k, s in self.schedulers.items():
                 s.load_state_dict(state["schedulers"][k])
-            self.load_extra_state(state.get("extra") or {})
             self.rt.load_state_dict(state.get("runtime"))
         except (KeyError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -39,7 +39,12 @@ __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evalu
            "reference_features", "cache_dir", "parse_metric", "LOWER_IS_BETTER"]
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid", "l1", "cycle_error"}
+
+
+#: metrics computed on pixels alone (or with a classifier of their own, translation_accuracy): an
+#: evaluation asking only for these loads no feature extractor
+PIXEL_METRICS = {"l1", "psnr", "ssim", "sharpness", "cycle_error", "translation_accuracy"}
 
 
 def cache_dir() -> Path:
@@ -62,6 +67,14 @@ class EvalSet:
     ``fake_labels`` are the classes the generated samples were generated for (a conditional
     run), ``real_labels`` the classes of the real samples; the conditional metrics use them.
 
+    ``fake_targets`` are the targets of the generated samples where they were made from the
+    real data's inputs (an image-to-image run): ``fake[i]`` is the output for the input whose
+    target is ``fake_targets[i]``, same space (the paired metrics use them).
+
+    ``outputs`` holds the further named outputs of the generated samples (data space: images in
+    [0, 1]), such as the ``input`` each was made from and its ``reconstruction`` (an unpaired
+    translation run); :meth:`output` gives one of them (gathered when sharded).
+
     ``heldout`` loads the samples of the split the run never trained on (same space as
     ``real``); ``real_in_heldout`` says that ``real`` is the first ``len(real)`` of them, so a
     metric that needs further held-out samples (Parzen's validation set) can take others.
@@ -72,7 +85,8 @@ class EvalSet:
                  train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None,
                  sharded: bool = False, heldout: Optional[Callable[[], torch.Tensor]] = None,
                  real_in_heldout: bool = False, fake_labels: Optional[torch.Tensor] = None,
-                 real_labels: Optional[torch.Tensor] = None):
+                 real_labels: Optional[torch.Tensor] = None, fake_targets: Optional[torch.Tensor] = None,
+                 outputs: Optional[Dict[str, torch.Tensor]] = None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -88,6 +102,27 @@ class EvalSet:
         self.figures = Path(figures) if figures is not None else None  #: where metrics may draw pictures
         self.fake_labels_local = fake_labels   #: the class each generated sample was asked for (conditional runs)
         self.real_labels = real_labels         #: the class of each real sample, where the data has labels
+        self.fake_targets_local = fake_targets  #: the target of each generated sample (image-to-image runs)
+        self.outputs_local = dict(outputs or {})  #: further named outputs of this process's samples
+        self._outputs: Dict[str, torch.Tensor] = {}
+
+    def output(self, name: str) -> torch.Tensor:
+        """The generated samples' further output ``name`` (gathered when sharded)."""
+        if name not in self.outputs_local:
+            have = ", ".join(self.outputs_local) or "none"
+            raise ConfigError(f"this metric needs the output '{name}' of each generated sample (a translation run's "
+                              f"inputs and reconstructions, e.g. method cyclegan); these samples have {have}")
+        if name not in self._outputs:
+            local = self.outputs_local[name]
+            self._outputs[name] = distributed.all_gather_rows(local) if self.sharded else local
+        return self._outputs[name]
+
+    @cached_property
+    def fake_targets(self) -> Optional[torch.Tensor]:
+        """The target of each generated sample (gathered when sharded), None where there are none."""
+        if self.fake_targets_local is None or not self.sharded:
+            return self.fake_targets_local
+        return distributed.all_gather_rows(self.fake_targets_local)
 
     @cached_property
     def fake_labels(self) -> torch.Tensor:
@@ -323,6 +358,86 @@ def _intra_fid(s: EvalSet, /, min_per_class: int = 50) -> Dict[str, float]:
     return {"intra_fid": float(np.mean(scores))}
 
 
+def _outputs_and_targets(s: EvalSet) -> Tuple[torch.Tensor, torch.Tensor]:
+    if s.fake_targets is None:
+        raise ConfigError("this metric compares outputs with their targets: evaluate a run of a method given image "
+                          "inputs (pix2pix) on paired data (data.pairs), whose held-out inputs it translates")
+    return s.fake, s.fake_targets
+
+
+@METRICS.register("l1")
+def _l1(s: EvalSet, /) -> Dict[str, float]:
+    """Paired runs: mean absolute error (pixels in [0, 1]) of the outputs for the held-out inputs
+    against their targets."""
+    from .paired import l1_error
+
+    return {"l1": float(l1_error(*_outputs_and_targets(s)).mean())}
+
+
+@METRICS.register("psnr")
+def _psnr(s: EvalSet, /) -> Dict[str, float]:
+    """Paired runs: peak signal-to-noise ratio (dB) of the outputs against their targets, per image, averaged."""
+    from .paired import psnr
+
+    return {"psnr": float(psnr(*_outputs_and_targets(s)).mean())}
+
+
+@METRICS.register("ssim")
+def _ssim(s: EvalSet, /) -> Dict[str, float]:
+    """Paired runs: structural similarity (11x11 Gaussian window) of the outputs and their targets."""
+    from .paired import ssim
+
+    return {"ssim": float(ssim(*_outputs_and_targets(s)).mean())}
+
+
+@METRICS.register("sharpness")
+def _sharpness(s: EvalSet, /) -> Dict[str, float]:
+    """Paired runs: the outputs' gradient energy over their targets' (1: as much fine detail as the
+    data; below 1: blur, the regressor's average of the possible outputs)."""
+    from .paired import gradient_energy
+
+    out, target = _outputs_and_targets(s)
+    return {"sharpness": float(gradient_energy(out).mean() / max(gradient_energy(target).mean(), 1e-12))}
+
+
+@METRICS.register("cycle_error")
+def _cycle_error(s: EvalSet, /) -> Dict[str, float]:
+    """Unpaired translation: mean absolute difference (pixels in [0, 1]) between each held-out
+    input and its reconstruction, the translation translated back: mean |a - G_BA(G_AB(a))|."""
+    from .paired import l1_error
+
+    return {"cycle_error": float(l1_error(s.output("reconstruction"), s.output("input")).mean())}
+
+
+@METRICS.register("translation_accuracy")
+def _translation_accuracy(s: EvalSet, /, classifier: str = "fashion_mnist") -> Dict[str, float]:
+    """Unpaired translation of labelled held-out inputs: the share of translations that the
+    classifier (default: the shipped Fashion-MNIST one) puts in their input's class, i.e. the
+    content survived the change of style. The classifier takes grey 28x28 pictures: colour
+    ones are turned grey by the mean of their channels (and resized), as its extractor does.
+    Beside it, the same classifier on the real images of the target domain with their labels
+    (translation_accuracy_real: what a translation as recognisable as real target pictures
+    scores) and on the inputs themselves (translation_accuracy_input: the identity mapping's)."""
+    from .modes import conditional_accuracy
+
+    if s.fake_labels_local is None:
+        raise ConfigError("translation_accuracy needs translations of labelled inputs: evaluate a translation run "
+                          "(e.g. method cyclegan) whose input domain has labels (fashion_mnist ...)")
+    ext = s.extractor
+    if ext is None or getattr(ext, "name", None) != classifier or not getattr(ext, "num_classes", 0):
+        ext = get_extractor(classifier, "translation_accuracy:classifier")
+    want = s.fake_labels.long().numpy()
+    if int(want.max(initial=0)) >= ext.num_classes:
+        raise ConfigError(f"the classifier '{classifier}' has {ext.num_classes} classes but the inputs have label "
+                          f"{int(want.max())}: choose the classifier of the input domain (translation_accuracy:"
+                          f"classifier=NAME)")
+    score = lambda x, y: conditional_accuracy(ext.logits(x), y, lambda p: p)   # noqa: E731
+    out = {"translation_accuracy": score(s.fake, want), "translation_accuracy_input": score(s.output("input"), want)}
+    if s.real_labels is not None and len(s.real):
+        out["translation_accuracy_real"] = score(s.real, s.real_labels.long().numpy())
+    return out
+
+
 @METRICS.register("copies")
 def _copies(s: EvalSet, /, distance: str = "shift", max_train: int = 10_000) -> Dict[str, float]:
     """Memorisation: the fraction of generated samples closer to a training sample than 99% of
@@ -405,7 +520,10 @@ def evaluate(s: EvalSet, metrics: Sequence[str]) -> Dict[str, float]:
 
 # ----------------------------------------------------------------------------------- references
 
-_AUTO_FEATURES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist"}
+#: Fashion-MNIST-M's pictures go to the Fashion-MNIST classifier turned grey (the mean of their
+#: channels): the one feature space in which translations from Fashion-MNIST can be compared
+#: with them offline (Inception needs a weights file)
+_AUTO_FEATURES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist", "fashion_mnist_m": "fashion_mnist"}
 
 
 def auto_features(data_cfg: Dict, kind: str) -> Optional[str]:
@@ -457,23 +575,20 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
                  figures: Optional[Path] = None) -> Dict[str, float]:
     """Evaluate a run's generator against the ``split`` of its data set.
 
+    The data set is the one the method's contract names as its ``reference`` (a further
+    source: cyclegan's translations are judged against domain B, ``data_b``), else ``data``.
     ``real_data`` (a loaded :class:`~gankit.data.base.Dataset` of that split) and ``extractor``
     may be passed in to avoid reloading them (periodic evaluation does).
     """
-    from ..data.base import build_data
-
     info = run.info
-    trained_split, heldout_split = _splits(run)
+    source = reference_source(run)
+    section = data_section(run, source)
+    trained_split, heldout_split = _splits(run, source)
     real_split = split
     if real_data is None:
-        try:
-            real_data = build_data(run.config, split=split)
-        except ConfigError:
-            real_data, real_split = build_data(run.config), trained_split
-    elif run.data is not None and real_data is run.data:  # a data set without splits: the training data
+        real_data, real_split = load_reference(run, split)
+    elif real_data is _training_data(run, source):  # a data set without splits: the training data
         real_split = trained_split
-    if extractor is None and info.kind == "image":
-        extractor = get_extractor(auto_features(run.config.data, info.kind) if features == "auto" else features)
     if not metrics:   # the distribution metrics, and those the method declares for itself
         metrics = default_metrics(info.kind, real_data.modes is not None)
         metrics += [m for m in run.method.contract.metrics if m not in metrics]
@@ -481,8 +596,19 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     for spec in metrics:  # a misspelt metric or parameter stops before any sample is drawn
         parse_metric(spec)
     names = metric_names(metrics)
+    if extractor is None and info.kind == "image" and not set(names) <= PIXEL_METRICS:
+        extractor = get_extractor(auto_features(section, info.kind) if features == "auto" else features)
     sharded = distributed.world_size() > 1
-    generated = _sample_share(run, n, seed) if sharded else run.generate(n, seed=seed)
+    given, targets = _paired_inputs(run, real_data, n)
+    given_inputs, input_labels = _input_conditions(run, n, split)
+    given.update(given_inputs)
+    if sharded:
+        lo, hi = _share_bounds(n)
+        generated = _sample_share(run, n, seed, {k: v[lo:hi] for k, v in given.items()})
+        targets = targets[lo:hi] if targets is not None else None
+        input_labels = input_labels[lo:hi] if input_labels is not None else None
+    else:
+        generated = run.generate(n, seed=seed, given=given)
     fake = generated["x"]
     n_real = min(n, len(real_data))
     if info.kind == "image":
@@ -490,56 +616,135 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
         real_feats = None
         if extractor is not None and any(m in names for m in ("fid", "kid", "pr", "dc")):
             real_feats = distributed.run_on_main(  # rank 0 reads or fills the cache; the others get a copy
-                lambda: reference_features(run.config.data, split, n_real, extractor, lambda: real))
+                lambda: reference_features(section, split, n_real, extractor, lambda: real))
     else:
         real, real_feats = real_data.x[:n_real], None
     real_is_heldout = heldout_split is not None and real_split == heldout_split
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
                 mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
-                train=lambda: _train_samples(run), figures=figures if distributed.is_main() else None,
-                sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None),
-                real_in_heldout=real_is_heldout, fake_labels=generated.get("y"),
-                real_labels=real_data.y[:n_real] if real_data.y is not None else None)
+                train=lambda: _train_samples(run, source), figures=figures if distributed.is_main() else None,
+                sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None, source),
+                real_in_heldout=real_is_heldout, fake_labels=generated.get("y", input_labels),
+                real_labels=real_data.y[:n_real] if real_data.y is not None else None, fake_targets=targets,
+                outputs={k: v for k, v in generated.items() if k not in ("x", "y")})
     return evaluate(s, metrics)
 
 
-def _splits(run) -> Tuple[str, Optional[str]]:
-    """(the split the run trained on, the other one or None when its data set has no splits)."""
+def reference_source(run) -> Optional[str]:
+    """The further source a run's generated samples are judged against (its method's contract's
+    ``reference``), or None for the main data."""
+    source = getattr(run.method.contract, "reference", None)
+    return source if source and source in run.config.sources else None
+
+
+def data_section(run, source: Optional[str] = None) -> Dict:
+    """The config section of the main data (``data``) or of a further source (``data_SOURCE``)."""
+    return run.config.data if source is None else run.config.sources[source]
+
+
+def _training_data(run, source: Optional[str] = None):
+    return run.data if source is None else run.sources.get(source)
+
+
+def load_reference(run, split: str) -> Tuple[object, str]:
+    """(the data set a run's samples are judged against, at ``split`` when it has one, else its
+    training data, and the split that is)."""
+    from ..data.base import build_data
+
+    source = reference_source(run)
+    try:
+        return build_data(run.config, split=split, source=source), split
+    except ConfigError:
+        data = _training_data(run, source)
+        return (data if data is not None else build_data(run.config, source=source)), _splits(run, source)[0]
+
+
+def _input_conditions(run, n: int, split: str) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
+    """For a method whose conditions take samples of a data field (the contract's ``inputs``:
+    cyclegan's ``input``, a picture of domain A): that field's samples of the main data's
+    ``split`` (its training data when it has no splits) for ``n`` samples (cycling; model
+    space), and their labels where it has them. Otherwise ({}, None)."""
+    from ..data.base import build_data
+
+    inputs = dict(getattr(run.method.contract, "inputs", None) or {})
+    if not inputs:
+        return {}, None
+    try:
+        data = build_data(run.config, split=split)
+    except ConfigError:
+        data = run.data if run.data is not None else build_data(run.config)
+    if len(data) == 0:
+        return {}, None
+    fields = data.tensors()
+    idx = torch.arange(n) % len(data)
+    given = {cond: fields[name][idx].float().div(127.5).sub(1.0) for cond, name in inputs.items() if name in fields}
+    return given, (data.y[idx] if data.y is not None else None)
+
+
+def _paired_inputs(run, real_data, n: int) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
+    """For a method conditioned on images that the real data holds (pix2pix on ``data.pairs``
+    data): the real data's inputs for ``n`` samples (cycling through it; model space) and their
+    targets (data space), so the outputs are judged against what they should have been.
+    Otherwise ({}, None): conditions are drawn as in sampling."""
+    fields = real_data.tensors()
+    names = [k for k in run.method.contract.conditions
+             if k in fields and k in run.info.fields and run.info.fields[k].kind == "image"]
+    if not names or len(real_data) == 0:
+        return {}, None
+    idx = torch.arange(n) % len(real_data)
+    given = {k: fields[k][idx].float().div(127.5).sub(1.0) for k in names}
+    return given, real_data.x[idx].float().div(255.0)
+
+
+def _splits(run, source: Optional[str] = None) -> Tuple[str, Optional[str]]:
+    """(the split the run trained on, the other one or None when its data set (``data``, or
+    the further source ``source``) has no splits)."""
     from ..registries import DATASETS
 
-    trained = str(run.config.data.get("split", "train"))
-    if "split" not in DATASETS.entry(run.config.data["name"]).params:
+    section = data_section(run, source)
+    trained = str(section.get("split", "train"))
+    if "split" not in DATASETS.entry(section["name"]).params:
         return trained, None
     return trained, ("test" if trained == "train" else "train")
 
 
-def _heldout_samples(run, data=None) -> torch.Tensor:
-    """Every sample of the split ``run`` never trained on (``data`` when it is already loaded),
-    in data space: images in [0, 1], vectors as they are."""
+def _heldout_samples(run, data=None, source: Optional[str] = None) -> torch.Tensor:
+    """Every sample of the split ``run`` never trained on (``data`` when it is already loaded)
+    of its data (or of the further source ``source``), in data space: images in [0, 1],
+    vectors as they are."""
     from ..data.base import build_data
     from ..errors import DataError
 
-    trained, other = _splits(run)
+    trained, other = _splits(run, source)
     if data is None:
         if other is None:
-            raise ConfigError(f"data set '{run.config.data['name']}' has no held-out split, and this metric needs "
-                              f"samples the run never trained on")
+            raise ConfigError(f"data set '{data_section(run, source)['name']}' has no held-out split, and this metric "
+                              f"needs samples the run never trained on")
         try:
-            data = build_data(run.config, split=other)
+            data = build_data(run.config, split=other, source=source)
         except (ConfigError, DataError) as exc:
             raise ConfigError(f"this metric needs samples the run never trained on (the {other} split; it "
                               f"trained on the {trained} split), but they cannot be loaded: {exc}") from None
     return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 
-def _sample_share(run, n: int, seed: int) -> Dict[str, torch.Tensor]:
+def _share_bounds(n: int) -> Tuple[int, int]:
+    """The first and stop index of this process's share of ``n`` samples (see :func:`_sample_share`)."""
+    from ..methods.base import SAMPLE_BATCH as batch
+
+    n_batches = math.ceil(n / batch)
+    r, w = distributed.rank(), distributed.world_size()
+    return min(r * n_batches // w * batch, n), min((r + 1) * n_batches // w * batch, n)
+
+
+def _sample_share(run, n: int, seed: int, given: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
     """This process's contiguous share of the ``n`` samples ``run.generate(n, seed=seed)`` draws
     (every named output).
 
     The samples are cut at the sampling batches of ``method.sample``; process r takes a
     contiguous run of whole batches, lets the method skip the random draws of the batches
     before it (drawn and dropped: cheap) and generates only its own, so the shares, in rank
-    order, are exactly the single-process samples.
+    order, are exactly the single-process samples. ``given`` holds this share's conditions.
     """
     from ..methods.base import SAMPLE_BATCH as batch
 
@@ -548,14 +753,15 @@ def _sample_share(run, n: int, seed: int) -> Dict[str, torch.Tensor]:
     first, stop = r * n_batches // w, (r + 1) * n_batches // w
     g = torch.Generator().manual_seed(seed)
     lo, hi = first * batch, min(stop * batch, n)
-    out = run.method.sample(max(hi - lo, 0), generator=g, batch_size=batch, skip_batches=first)
+    out = run.method.sample(max(hi - lo, 0), given=given, generator=g, batch_size=batch, skip_batches=first)
     return {k: run._to_user(k, v) for k, v in out.items()}
 
 
-def _train_samples(run) -> torch.Tensor:
+def _train_samples(run, source: Optional[str] = None) -> torch.Tensor:
     from ..data.base import build_data
 
-    data = run.data if run.data is not None else build_data(run.config, split="train")
+    data = _training_data(run, source)
+    data = data if data is not None else build_data(run.config, split="train", source=source)
     return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 
@@ -566,21 +772,14 @@ class Evaluator:
     lower_is_better = LOWER_IS_BETTER
 
     def __init__(self, run):
-        from ..data.base import build_data
-
         ec = run.config.eval
         self.run, self.cfg = run, ec
-
-        def load():
-            try:
-                return build_data(run.config, split=ec.split)
-            except ConfigError:
-                return run.data
-
-        self.real = distributed.local_main_first(load, "loading the evaluation data")
+        self.real = distributed.local_main_first(lambda: load_reference(run, ec.split)[0],
+                                                 "loading the evaluation data")
         self.extractor = None
         if run.info.kind == "image":
-            self.extractor = get_extractor(auto_features(run.config.data, "image") if ec.features == "auto"
+            section = data_section(run, reference_source(run))
+            self.extractor = get_extractor(auto_features(section, "image") if ec.features == "auto"
                                            else ec.features)
         for spec in ec.metrics:
             parse_metric(spec, "eval.metrics")
@@ -625,3 +824,4 @@ def evaluate_paths(real_path, fake_path, metrics: Optional[Sequence[str]] = None
     if kind_r == "vector" and "is" in metric_names(metrics):
         raise ConfigError("the Inception Score needs images and a classifier, not feature arrays")
     return evaluate(EvalSet(real, fake, kind_r, extractor), metrics)
+

@@ -12,6 +12,25 @@ from .plots import pyplot, save_figure
 __all__ = ["save_samples"]
 
 
+def _fits_beside(v: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether image output ``v`` can stand beside samples ``x``: as many images, the same
+    channels (or grey beside colour) and x's size or x's size divided by a whole factor."""
+    if not (v.is_floating_point() and v.dim() == 4 and x.dim() == 4 and len(v) == len(x)):
+        return False
+    (c, h, w), (cx, hx, wx) = v.shape[1:], x.shape[1:]
+    return (c == cx or {c, cx} == {1, 3}) and hx % h == 0 and wx % w == 0 and hx // h == wx // w
+
+
+def _beside(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``v`` at x's size (nearest-neighbour enlargement, so a low-resolution input shows its
+    pixels) and channels (grey repeated into colour)."""
+    if v.shape[-2:] != x.shape[-2:]:
+        v = torch.nn.functional.interpolate(v, size=tuple(x.shape[-2:]), mode="nearest")
+    if v.shape[1] != x.shape[1]:
+        v = v.expand(-1, x.shape[1], -1, -1) if v.shape[1] == 1 else v.mean(1, keepdim=True)
+    return v
+
+
 def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title: str = "",
                  nrow: Optional[int] = None) -> Path:
     """Save samples (model space: images in [-1, 1]) as a PNG at ``path``.
@@ -19,8 +38,11 @@ def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title
     ``samples`` is a tensor or a method's named outputs (``x`` plus what it shows); ``info``
     the data's :class:`~gankit.methods.base.DataInfo` (or its kind, ``"image"``/``"vector"``).
     Images become a grid, ``nrow`` per row (default square-ish); further image outputs of
-    the same size (inputs, reconstructions, translations) stand beside each sample, in the
-    order of ``samples``. 1D data becomes a histogram and 2D (or the first two coordinates
+    the same size (inputs, reconstructions, translations; grey beside colour, and smaller
+    ones such as low-resolution inputs, enlarged) stand beside each sample: those that are
+    fields of the data (the inputs a sample was made from) before it, the others
+    (reconstructions) after it, each group in the order of ``samples`` (without a
+    ``DataInfo``, all before it). 1D data becomes a histogram and 2D (or the first two coordinates
     of higher-dimensional) data a scatter plot, coloured by label where the samples carry
     one (``y``), with ``real`` samples drawn beneath for comparison.
     """
@@ -32,11 +54,14 @@ def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title
     if kind == "image":
         from torchvision.utils import save_image
 
-        shown = [k for k, v in out.items()
-                 if v.is_floating_point() and v.dim() == 4 and tuple(v.shape[1:]) == tuple(x.shape[1:])]
-        shown = [k for k in shown if k != "x"] + ["x"] if len(shown) > 1 else ["x"]
+        shown = [k for k, v in out.items() if _fits_beside(v, x) and k != "x"]
+        fields = getattr(info, "fields", None)
+        if fields is None:       # no description: every further output before the sample
+            shown = shown + ["x"]
+        else:                    # the conditions (fields of the data: inputs) first, the sample, what it makes
+            shown = [k for k in shown if k in fields] + ["x"] + [k for k in shown if k not in fields]
         per_row = nrow or max(1, int(math.ceil(math.sqrt(len(x)))))
-        tiles = torch.stack([out[k].float() for k in shown], 1).flatten(0, 1)   # side by side per sample
+        tiles = torch.stack([_beside(out[k].float(), x) for k in shown], 1).flatten(0, 1)   # side by side per sample
         save_image(tiles.add(1).div(2).clamp(0, 1), path, nrow=per_row * len(shown), padding=2)
         return path
     plt = pyplot()
