@@ -317,3 +317,15 @@ def test_further_sources_advance_independently_and_resume_exactly(tmp_path, twin
     assert a.keys() == b.keys() and any("discriminator_b" in k for k in a) and any("seen_b" in k for k in a)
     for key in a:
         assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+
+
+@pytest.mark.parametrize("method", ["gan", "ebgan", "loss_sensitive"])
+def test_a_noise_method_refuses_an_image_to_image_generator(tmp_path, image_npz, method):
+    from gankit.errors import ConfigError
+
+    cfg = {"method": {"name": method}, "data": {"name": "array", "path": str(image_npz)},
+           "generator": {"name": "unet"}, "train": {"steps": 1, "batch_size": 8, "progress": "none"},
+           "out": str(tmp_path / "run")}
+    with pytest.raises(ConfigError, match="generator 'unet' maps images to images.*generator.name=auto"):
+        gankit.train(cfg)
+    assert not (tmp_path / "run").exists()

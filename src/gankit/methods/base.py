@@ -232,6 +232,17 @@ class Method(abc.ABC):
         return network_registry(kind).build(name, {**spec, **params}, self.info if info is None else info,
                                             section=role)
 
+    def build_noise_generator(self, role: str = "generator", info: Optional[DataInfo] = None, **params) -> nn.Module:
+        """:meth:`build_network` for a role that must map noise to samples (it has a ``z_dim``);
+        an image-to-image network there is refused with what to pick instead."""
+        net = self.build_network(role, info, **params)
+        if not getattr(net, "z_dim", 0):
+            name = self.network_name(role)
+            raise ConfigError(f"{role} '{name}' maps images to images, but method {self.cfg.method['name']} draws "
+                              f"its samples from noise: set {role}.name=auto (or dcgan, mlp); {name} is for "
+                              "pix2pix and cyclegan")
+        return net
+
     def network_name(self, role: str) -> str:
         return self.cfg.network(role)["name"]
 

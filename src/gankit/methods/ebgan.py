@@ -77,7 +77,7 @@ class EBGAN(Adversarial):
         self.margin, self.pt_weight = margin, pt_weight
         self.d_steps = self.real_batches_per_step = d_steps
         d_name = self.network_name("discriminator")
-        g, d = self.build_network("generator"), self.build_network("discriminator")
+        g, d = self.build_noise_generator(), self.build_network("discriminator")
         if not is_autoencoder(d):
             raise ConfigError(f"method 'ebgan' needs an auto-encoder discriminator (its energy is the "
                               f"reconstruction error), got discriminator '{d_name}'; use "

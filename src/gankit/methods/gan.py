@@ -146,7 +146,7 @@ class GAN(Method):
             raise ConfigError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of method.pack ({pack})")
         self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
         self.pack, self.generator_loss = pack, generator_loss
-        g = self.build_network("generator")
+        g = self.build_noise_generator()
         packed_shape = (info.shape[0] * pack,) + tuple(info.shape[1:])
         d_name = self.network_name("discriminator")
         d = self.build_network("discriminator", info.with_shape(packed_shape))

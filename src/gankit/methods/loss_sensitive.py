@@ -87,7 +87,7 @@ class LossSensitiveGAN(Adversarial):
         self.slack_weight, self.distance, self.penalty_weight = slack_weight, distance, penalty_weight
         self.d_steps = self.real_batches_per_step = d_steps
         d_name = self.network_name("discriminator")
-        g, d = self.build_network("generator"), self.build_network("discriminator")
+        g, d = self.build_noise_generator(), self.build_network("discriminator")
         if is_autoencoder(d):
             raise ConfigError(f"method 'loss_sensitive' needs a discriminator with one output per sample, got "
                               f"'{d_name}' (an auto-encoder, for method.name=ebgan); use discriminator.name=auto")
