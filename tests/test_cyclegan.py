@@ -15,7 +15,7 @@ from gankit.api import build_data
 from gankit.cli import main
 from gankit.data.domains import blend_images, crops_for, take_half
 from gankit.errors import ConfigError
-from gankit.methods.pools import HistoryPool, InputPool
+from gankit.methods._pools import HistoryPool, InputPool
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not REAL_FASHION.is_dir(), reason=f"Fashion-MNIST is not installed at {REAL_FASHION}")

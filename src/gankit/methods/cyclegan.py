@@ -18,7 +18,7 @@ default, keeps a picture that already belongs to the target domain as it is, whi
 colours from drifting), with one optimiser over both generators as in the paper's code
 (so they share ``optim.lr.generator``). Each discriminator minimises L_D(real, shown) / 2,
 where ``shown`` comes from a history pool of the last ``pool`` (50) generated images
-(:class:`~gankit.methods.pools.HistoryPool`; ``pool: 0`` shows only the newest). L is any
+(:class:`~gankit.methods._pools.HistoryPool`; ``pool: 0`` shows only the newest). L is any
 objective of the ``gan`` method, least squares by default as in the paper, averaged over
 the PatchGAN's patches. ``optim.schedule: linear`` decays the learning rates linearly to 0.
 
@@ -54,7 +54,7 @@ from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo
 from .gan import regularise_discriminator
-from .pools import HistoryPool, InputPool
+from ._pools import HistoryPool, InputPool
 
 __all__ = ["CycleGAN"]
 

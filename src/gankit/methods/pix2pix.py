@@ -47,7 +47,7 @@ from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
 from .gan import regularise_discriminator
-from .pools import InputPool
+from ._pools import InputPool
 
 __all__ = ["Pix2Pix"]
 
