@@ -330,6 +330,14 @@ class Method(abc.ABC):
             return self.rt.randn(n, z_dim)
         return torch.randn(n, z_dim, generator=generator).to(self.rt.device)
 
+    @torch.no_grad()
+    def generated(self, n: int, *conditions: torch.Tensor) -> torch.Tensor:
+        """``n`` samples of the training generator for a discriminator's update: fresh noise
+        from the global RNG (this process's share, see :meth:`noise`), under autocast, with
+        no graph (the update holds the generator fixed)."""
+        with self.rt.autocast():
+            return self.generator(self.noise(n), *conditions)
+
     # ------------------------------------------------------------------ sampling
     def draw_conditions(self, n: int, generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
         """Conditions for ``n`` samples drawn from the data's distribution (class labels by

@@ -105,10 +105,9 @@ class CGAN(Adversarial):
 
     # ------------------------------------------------------------------ the two updates
     def discriminator_step(self, batch: Batch) -> Dict[str, Tensor]:
-        G, D, rt, obj = self.generator, self.discriminator, self.rt, self.objective
+        D, rt, obj = self.discriminator, self.rt, self.objective
         x, y = batch["x"], batch["y"]
-        with torch.no_grad(), rt.autocast():
-            fake = G(self.noise(len(x)), y)
+        fake = self.generated(len(x), y)
         w = self.mismatch_weight
         with rt.autocast():
             out_real, out_fake = D(x, y), D(fake, y)

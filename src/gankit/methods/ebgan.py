@@ -85,10 +85,9 @@ class EBGAN(Adversarial):
         self.opt_g, self.opt_d = self.add_pair(g, d)
 
     def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        G, D, rt = self.generator, self.discriminator, self.rt
+        D, rt = self.discriminator, self.rt
         real = batch["x"]
-        with torch.no_grad(), rt.autocast():
-            fake = G(self.noise(len(real)))
+        fake = self.generated(len(real))
         with rt.autocast():
             e_real, e_fake = D.energy(real), D.energy(fake)
         d_loss = ebgan_d_loss(e_real, e_fake, self.margin)

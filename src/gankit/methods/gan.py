@@ -244,8 +244,7 @@ class GAN(Method):
 
         # k discriminator steps; with unrolling, the last of them is the first unrolled step (below)
         for real in batches[:-1] if self.unroll else batches:
-            with torch.no_grad(), rt.autocast():
-                fake = G(self.noise(m))
+            fake = self.generated(m)
             real = self.packed(real)
             d_loss, d_real, d_fake = d_step(real, self.packed(fake))
         if not self.unroll:                        # one generator step; D is held fixed

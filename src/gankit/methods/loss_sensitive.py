@@ -102,10 +102,9 @@ class LossSensitiveGAN(Adversarial):
 
     def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """One update of the loss function L."""
-        G, D, rt = self.generator, self.discriminator, self.rt
+        D, rt = self.discriminator, self.rt
         real = batch["x"]
-        with torch.no_grad(), rt.autocast():
-            fake = G(self.noise(len(real)))
+        fake = self.generated(len(real))
         with rt.autocast():
             l_real, l_fake = loss_function(D, real), loss_function(D, fake)
         delta = pair_distance(real, fake, self.distance)
