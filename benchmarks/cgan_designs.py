@@ -27,11 +27,16 @@ from pathlib import Path
 
 SETTINGS = {
     "gan": ("unconditional default run (`gankit train`)", []),
+    "default": ("cgan, the defaults (acgan, classifier learns from real samples only, lr 4e-4)",
+                ["--method", "cgan"]),
+    "acgan_paper": ("cgan, acgan with the paper's rule (classifier also learns from generated samples)",
+                    ["--method", "cgan", "--set", "method.design=acgan", "method.ac_generated=true"]),
     "joint": ("cgan, joint (one D on (x, c), the lecture's)", ["--method", "cgan", "--set", "method.design=joint"]),
     "two_branch": ("cgan, two_branch (realism from x + match from (phi(x), c))",
                    ["--method", "cgan", "--set", "method.design=two_branch"]),
     "projection": ("cgan, projection (Miyato & Koyama)", ["--method", "cgan", "--set", "method.design=projection"]),
-    "acgan": ("cgan, acgan (auxiliary classifier)", ["--method", "cgan", "--set", "method.design=acgan"]),
+    "lr2e-4": ("cgan, the defaults at lr 2e-4 (the unconditional run's)",
+               ["--method", "cgan", "--set", "optim.lr_g=2e-4", "optim.lr_d=2e-4"]),
     "image_only": ("cgan, image_only (D never sees c)", ["--method", "cgan", "--set", "method.design=image_only"]),
 }
 

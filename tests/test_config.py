@@ -100,3 +100,15 @@ def test_objective_parameters_round_trip_through_yaml(tmp_path):
     path.write_text(dump_yaml(cfg))
     assert "objective: {name: fgan_gan, generator: alternative}" in path.read_text()
     assert to_dict(build_config(load_yaml(path))) == to_dict(cfg)
+
+
+def test_a_method_brings_its_own_optimiser_defaults():
+    from gankit.methods.base import contract_of
+
+    assert contract_of("stargan").optim == {"lr_g": 1e-4, "lr_d": 1e-4}
+    cfg = build_config({"method": {"name": "stargan"}, "data": {"name": "fashion_mnist_styles"}})
+    assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.beta1) == (1e-4, 1e-4, 0.5)
+    cfg = build_config({"method": {"name": "stargan"}, "data": {"name": "fashion_mnist_styles"},
+                        "optim": {"lr_d": 3e-4}})
+    assert (cfg.optim.lr_g, cfg.optim.lr_d) == (1e-4, 3e-4)          # what the config sets wins
+    assert build_config({}).optim.lr_g == 2e-4                       # methods without their own: unchanged

@@ -163,6 +163,34 @@ def test_sample_shows_input_translation_and_reconstruction(tmp_path):
     assert main(["sample", str(run.path), "--out", str(tmp_path / "pool.png")]) == 0   # inputs from its pool
 
 
+def test_sample_to_a_translates_pictures_of_b_back(tmp_path, capsys):
+    from PIL import Image
+
+    run = gankit.train(cg_config(tmp_path, "run", steps=2))
+    folder = tmp_path / "b_pictures"
+    folder.mkdir()
+    pictures = build_data(run.config, split="test", source="b").x[:3]
+    for i, p in enumerate(pictures):
+        Image.fromarray(p.permute(1, 2, 0).numpy()).save(folder / f"{i}.png")
+    out = tmp_path / "back.npz"
+    assert main(["sample", str(run.path), "--input", str(folder), "--to", "A", "--out", str(out)]) == 0
+    loaded = gankit.load_run(run.path)
+    b = pictures.float() / 127.5 - 1
+    with torch.no_grad():
+        back = loaded.method.for_sampling("generator_ba").eval()(b)
+    with np.load(out) as f:
+        assert set(f.files) == {"x", "input_b", "reconstruction"}
+        assert np.array_equal(f["input_b"], pictures.numpy())
+        assert np.abs(f["x"] / 255.0 - (back.numpy() + 1) / 2).max() <= 1 / 255 + 1e-6
+    assert main(["sample", str(run.path), "--input", str(folder), "--to", "B", "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert "input" in f.files                                         # the usual way, A to B
+    assert main(["sample", str(run.path), "--to", "A", "--out", str(out)]) == 2
+    assert "give them with --input" in capsys.readouterr().err
+    assert main(["sample", str(run.path), "--to", "C", "--out", str(out)]) == 2
+    assert "to B (its data_b) or back to A" in capsys.readouterr().err
+
+
 def test_clear_errors(tmp_path, capsys):
     no_b = cg_config(tmp_path)
     del no_b["data_b"]

@@ -4,6 +4,7 @@ import torch
 
 import gankit
 from gankit import NonFiniteLossError
+from gankit.errors import ConfigError
 from gankit.methods.gan import GAN
 from gankit.metrics.modes import toy_mode_stats
 
@@ -77,6 +78,25 @@ def test_nan_loss_stops_with_step_and_name_and_keeps_the_last_good_checkpoint(tm
 def test_linear_schedule_decays_to_zero(tmp_path):
     run = gankit.train(toy_config(tmp_path / "run", steps=40, optim__schedule="linear"))
     assert run.method.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_linear_decay_after_a_constant_start(tmp_path):
+    """CycleGAN's schedule: the full rate for the first half, then linearly down to 0."""
+    from gankit.config import build_config
+    from gankit.methods.base import build_scheduler
+
+    cfg = build_config({"train": {"steps": 100}, "optim": {"schedule": "linear", "decay_start": 0.5}})
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = build_scheduler(opt, cfg)
+    rates = []
+    for _ in range(100):
+        opt.step()
+        sched.step()
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates[:50] == [1.0] * 50                       # after steps 1..50: the full rate
+    assert rates[59] == pytest.approx(0.8) and rates[74] == pytest.approx(0.5) and rates[99] == 0.0
+    with pytest.raises(ConfigError, match="decay_start"):
+        build_config({"optim": {"decay_start": 1.0}})
 
 
 def test_ema_generator_is_used_for_sampling(tmp_path):

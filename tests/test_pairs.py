@@ -128,7 +128,8 @@ def test_pairs_is_an_option_of_every_image_data_set(grey_npz):
 
 def test_the_config_validates_pairs_and_keeps_older_configs_as_they_were(tmp_path, grey_npz):
     with pytest.raises(ConfigError, match="data.pairs: 'edge' is not allowed; choose one of 'none', 'edges', 'grey', "
-                                          "'mask', 'lowres2', 'lowres4' \\(did you mean 'edges'\\?\\)"):
+                                          "'mask', 'lowres2', 'lowres4', 'mask_centre', 'mask_free' "
+                                          "\\(did you mean 'edges'\\?\\)"):
         _config({"name": "fashion_mnist", "pairs": "edge"})
     with pytest.raises(ConfigError, match="data.pairs"):
         gankit.api.make_config(None, ["data.pairs=3"])

@@ -62,12 +62,19 @@ def _parser() -> argparse.ArgumentParser:
                        "array 'x' (uint8 (N, C, H, W) for images, float32 (N, D) for vectors).")
     s.add_argument("run_dir", metavar="RUN_DIR")
     s.add_argument("--n", type=int, default=64, metavar="N", help="number of samples (default 64)")
-    s.add_argument("--out", required=True, metavar="FILE", help="output file: .png or .npz")
+    s.add_argument("--out", required=True, metavar="FILE_OR_DIR", help="output: a .png (a picture of every "
+                   "sample), an .npz (raw arrays), or a folder (a path without suffix: one PNG per sample)")
     s.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     s.add_argument("--label", metavar="L[,L...]", help="class label(s) to generate (conditional runs): --n samples "
                    "of each, one row per label; without it, labels are drawn as often as they occur in the data")
     s.add_argument("--input", metavar="FILE_OR_FOLDER", help="condition images (runs conditioned on an image): "
-                   "an image folder, .npz or .npy; one output per input")
+                   "an image folder, an image file, .npz or .npy; one output per input")
+    s.add_argument("--to", metavar="DOMAIN[,DOMAIN...]", help="translation runs: the target domain(s), by name or "
+                   "number (stargan: --to inverted,edges, one row per domain under the same inputs; cyclegan: --to B, "
+                   "the default, or --to A, which translates --input pictures of domain B back to A)")
+    s.add_argument("--mask", metavar="X,Y,W,H_OR_FILE", help="completion runs (method inpaint): the region of the "
+                   "--input pictures to fill, a rectangle in pixels (left, top, width, height) or a black and white "
+                   "picture of the same size (white: fill), or a folder/.npz of one per input")
 
     e = sub.add_parser("eval", help="evaluate a run (or two sample sets) with FID, KID, IS, precision/recall ...",
                        description="Evaluate a run's generator against the held-out split of its data set, or "
@@ -185,24 +192,144 @@ def _conditions(run, args):
             raise ConfigError("--label: give at least one class number")
         given[name] = [lab for lab in labels for _ in range(args.n)]
         n, nrow = args.n * len(labels), args.n
+    if getattr(args, "to", None) is not None:
+        given, n, nrow = _targets(run, args, fields, takes)
     if args.input is not None:
         name = next((k for k, f in fields.items() if f.kind == "image"), None)
+        if getattr(args, "to", None) is not None and "input_b" in fields and given.pop("input_b", None) is not None:
+            name = "input_b"              # cyclegan --to A: the pictures are of domain B
         if name is None:
             raise ConfigError(f"--input: the {method} method of this run takes {takes}")
-        from .metrics.evaluate import load_samples
-
-        images, kind = load_samples(args.input)
+        images, kind = _read_images(args.input)
         if kind != "image":
             raise ConfigError(f"--input {args.input}: expected images, got an array of shape {tuple(images.shape)}")
         want = tuple(fields[name].shape)
         if tuple(images.shape[1:]) != want:
             raise ConfigError(f"--input {args.input}: images of {tuple(images.shape[1:])} (channels, height, width), "
                               f"but this run takes {want}; resize or convert them")
-        if given and n != len(images):
+        if "domain" in given and getattr(args, "to", None) is not None:   # every picture into every target
+            k = len(given["domain"]) // args.n
+            given["domain"] = [d for d in given["domain"][::args.n] for _ in range(len(images))]
+            images = images.repeat(k, 1, 1, 1)
+            n, nrow = len(images), len(images) // k
+        elif given and n != len(images):
             raise ConfigError(f"--input gives {len(images)} images but --label asks for {n} samples; give as many")
+        if "mask" in fields:      # a completion run: the region to fill, filled as its training data was
+            images, given["mask"] = _mask_condition(run, args, images, method)
         given[name] = images.mul(2).sub(1)
         n = len(images)
+    if args.mask is not None and "mask" not in fields:
+        raise ConfigError(f"--mask: the {method} method of this run takes {takes}; --mask marks the region to fill "
+                          "for a completion run (method inpaint)")
+    if args.mask is not None and args.input is None:
+        raise ConfigError("--mask marks the region of the --input pictures to fill: give --input FILE_OR_FOLDER too")
     return given, n, nrow
+
+
+def _targets(run, args, fields, takes):
+    """``--to``: the target domains of a stargan run (names or numbers; --n samples each, one row
+    per domain), or the direction of a cyclegan run (B: as without --to; A: the --input
+    pictures are of domain B)."""
+    from .errors import ConfigError
+
+    method = run.config.method["name"]
+    wanted = [v.strip() for v in str(args.to).split(",") if v.strip()]
+    if not wanted:
+        raise ConfigError("--to: give a target domain, e.g. --to B or --to inverted")
+    if "domain" in fields:
+        names = list(fields["domain"].classes)
+        index = []
+        for v in wanted:
+            if v in names:
+                index.append(names.index(v))
+            elif v.isdigit() and int(v) < len(names):
+                index.append(int(v))
+            else:
+                raise ConfigError(f"--to {v}: this run's domains are {', '.join(names)} (or 0..{len(names) - 1})")
+        if args.label is not None:
+            raise ConfigError("--to and --label both name the target domains; give one of them")
+        return {"domain": [d for d in index for _ in range(args.n)]}, args.n * len(index), args.n
+    if "input_b" in fields:
+        if len(wanted) != 1 or wanted[0] not in ("A", "B"):
+            raise ConfigError(f"--to {args.to}: a cyclegan run translates to B (its data_b) or back to A")
+        if wanted[0] == "A" and args.input is None:
+            raise ConfigError("--to A translates pictures of domain B: give them with --input FILE_OR_FOLDER")
+        return ({"input_b": True} if wanted[0] == "A" else {}), args.n, None
+    raise ConfigError(f"--to: the {method} method of this run takes {takes}; --to names the target domain of a "
+                      "translation run (stargan, cyclegan)")
+
+
+def _read_images(path) -> tuple:
+    """An image folder, one image file, .npz or .npy -> (float tensor, kind) as
+    :func:`~gankit.metrics.evaluate.load_samples` reads them (images in [0, 1])."""
+    import numpy as np
+    import torch
+
+    from .data.images import IMAGE_EXTENSIONS, _is_grey, _open, _to_channels
+    from .metrics.evaluate import load_samples
+
+    p = Path(path)
+    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+        from PIL import ImageOps
+
+        from .errors import DataError
+
+        with _open(p) as img:
+            try:
+                img.load()
+                img = _to_channels(ImageOps.exif_transpose(img), 1 if _is_grey(img) else 3)
+            except Exception as exc:
+                raise DataError(f"cannot read image {p}: {exc}") from exc
+        a = np.asarray(img, dtype=np.uint8).reshape(img.size[1], img.size[0], -1)
+        return torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float().div(255.0), "image"
+    return load_samples(path)
+
+
+def _mask_condition(run, args, images, method: str):
+    """For a completion run: (the pictures with the region of --mask filled with mid-grey, as
+    the data's ``input`` is, and the masks in model space: +1 inside, -1 outside)."""
+    import re
+
+    import torch
+
+    from .data.pairs import MASK_FILL
+    from .errors import ConfigError
+
+    n, _, h, w = images.shape
+    spec = args.mask
+    if spec is None:
+        raise ConfigError(f"--input: this {method} run fills a region of each picture: mark it with --mask X,Y,W,H "
+                          "(a rectangle in pixels: left, top, width, height) or --mask FILE (a black and white "
+                          "picture of the same size, white where to fill)")
+    rect = re.fullmatch(r"\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*", spec)
+    if rect is not None:
+        x, y, rw, rh = (int(v) for v in rect.groups())
+        if rw < 1 or rh < 1 or x < 0 or y < 0 or x + rw > w or y + rh > h:
+            raise ConfigError(f"--mask {spec}: the rectangle (left {x}, top {y}, width {rw}, height {rh}) does not lie "
+                              f"inside the {w}x{h} pictures; give X,Y,W,H with W, H >= 1, X + W <= {w} and "
+                              f"Y + H <= {h}")
+        inside = torch.zeros(1, 1, h, w, dtype=torch.bool)
+        inside[..., y:y + rh, x:x + rw] = True
+    elif "," in spec and not Path(spec).exists():
+        raise ConfigError(f"--mask {spec}: give a rectangle as four whole numbers X,Y,W,H (left, top, width, "
+                          "height in pixels) or a mask file")
+    else:
+        masks, kind = _read_images(spec)
+        if kind != "image":
+            raise ConfigError(f"--mask {spec}: expected a black and white picture, got an array of shape "
+                              f"{tuple(masks.shape)}")
+        if tuple(masks.shape[2:]) != (h, w):
+            raise ConfigError(f"--mask {spec}: a mask of {masks.shape[3]}x{masks.shape[2]} pixels, but the pictures "
+                              f"are {w}x{h}; give a mask of the same size")
+        if len(masks) not in (1, n):
+            raise ConfigError(f"--mask {spec}: {len(masks)} masks for {n} pictures; give one mask, or one per picture")
+        inside = masks.mean(1, keepdim=True) > 0.5
+        empty = [i for i in range(len(inside)) if not bool(inside[i].any())]
+        if empty:
+            raise ConfigError(f"--mask {spec}: mask {empty[0]} is black everywhere; white marks the region to fill")
+    inside = inside.expand(n, 1, h, w)
+    filled = torch.where(inside, torch.tensor(MASK_FILL / 255.0), images)
+    return filled, inside.float().mul(2).sub(1)
 
 
 def cmd_sample(args) -> int:
@@ -214,32 +341,53 @@ def cmd_sample(args) -> int:
     from .viz import save_samples
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".npz"):
-        raise ConfigError(f"--out {out}: use a .png (picture) or .npz (raw array) file name")
+    as_folder = out.is_dir() or not out.suffix
+    if not as_folder and out.suffix.lower() not in (".png", ".npz"):
+        raise ConfigError(f"--out {out}: use a .png (picture) or .npz (raw array) file name, or a folder (a path "
+                          "without suffix: one PNG per sample)")
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     run = load_run(args.run_dir)
     given, n, nrow = _conditions(run, args)
     samples = run.generate(n, seed=args.seed, given=given)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npz":
+    if as_folder:
+        _save_folder(samples["x"], out)
+    elif out.suffix.lower() == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
         def stored(v):
             is_image = v.dim() == 4 and v.is_floating_point()
             return (v.mul(255).round().to(torch.uint8) if is_image else v).numpy()
         np.savez(out, **{k: stored(v) for k, v in samples.items()})
     else:
+        out.parent.mkdir(parents=True, exist_ok=True)
         model = {k: (v.mul(2).sub(1) if v.dim() == 4 and v.is_floating_point() else v) for k, v in samples.items()}
         save_samples(model, run.info, out, nrow=nrow)
     print(f"{n} samples from {run.path} (step {run.step}) -> {out}")
     return 0
 
 
+def _save_folder(x, folder: Path) -> None:
+    """One PNG per sample (``x``: images in [0, 1]) in ``folder``: 0000.png, 0001.png ... in the
+    order of the samples (of the --input pictures: sorted by path)."""
+    from PIL import Image
+
+    from .errors import ConfigError
+
+    if x.dim() != 4:
+        raise ConfigError(f"--out {folder}: a folder takes pictures, one PNG each; these samples are vectors: use a "
+                          ".png (scatter plot) or .npz")
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = x.mul(255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    for i, a in enumerate(arrays):
+        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(folder / f"{i:04d}.png")
+
+
 #: where each registry's entries and parameters are set, as `gankit list` shows it
 LIST_SETTINGS = {
     "methods": "--set method.name=NAME method.PARAM=VALUE",
     "data": "--set data.name=NAME data.PARAM=VALUE; every image data set also takes data.pairs=none|edges|grey|"
-            "mask|lowres2|lowres4 (a paired input field for image-to-image methods), and every data set "
-            "data.half=all|first|second (disjoint halves, for unpaired domains)",
+            "mask|lowres2|lowres4|mask_centre|mask_free (a paired input field for image-to-image methods), and "
+            "every data set data.half=all|first|second (disjoint halves, for unpaired domains)",
     "generators": "--set generator.name=NAME generator.PARAM=VALUE",
     "discriminators": "--set discriminator.name=NAME discriminator.PARAM=VALUE",
     "objectives": "method gan: --set method.objective=NAME method.objective.PARAM=VALUE",

@@ -61,6 +61,7 @@ class OptimConfig:
     beta2: float = 0.999
     weight_decay: float = 0.0
     schedule: Literal["constant", "linear"] = "constant"  #: linear decays to 0 at the last step
+    decay_start: float = 0.0          #: linear: the share of the steps at the full rate before the decay (CycleGAN: 0.5)
 
 
 @dataclass
@@ -293,6 +294,9 @@ def _check_ranges(section: str, obj) -> None:
         for key in ("beta1", "beta2"):
             if not 0.0 <= getattr(obj, key) < 1.0:
                 raise ConfigError(f"optim.{key} must be in [0, 1), got {getattr(obj, key)}")
+    if section == "optim" and not 0.0 <= obj.decay_start < 1.0:
+        raise ConfigError(f"optim.decay_start must be in [0, 1) (the share of the steps before the linear decay "
+                          f"begins), got {obj.decay_start}")
     if section == "optim":
         for role, value in obj.lr.items():
             if not value > 0:
@@ -321,13 +325,24 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
         kwargs[section] = {"name": name, **registries.for_section(section).resolve_params(name, value, section),
                            **options}
     method = kwargs["method"]["name"]
+    from .methods.base import contract_of
+
+    own = dict(contract_of(method).optim)
+    if own:     # the method's defaults for the optim keys this config leaves unset
+        kwargs["optim"] = _fixed("optim", OptimConfig, {**own, **raw.get("optim", {})})
     roles, sources = _method_sections(method, raw)
     for source in sources:
         section = source_section(source)
+        data = kwargs["data"]
+        if section not in raw and source == "b" and data["name"] == "unpaired" and data["domain"] == "all":
+            # two folders in one section: the first is the data, the second the source b (data_b)
+            raw[section] = {**data, "domain": "b"}
+            data["domain"] = "a"
         if section not in raw:
             raise ConfigError(f"method {method} trains on a further data source '{source}' beside `data`; give it "
                               f"as section {section} (e.g. --set {section}.name=fashion_mnist, or "
-                              f"{section}: {{name: folder, path: DIR}} in the config)")
+                              f"{section}: {{name: folder, root: DIR}} in the config; two folders: --data unpaired "
+                              f"--set data.a=DIR_A data.b=DIR_B)")
         value = dict(raw[section])
         name = _name_of(section, value)
         value, options = _data_options(value, section)

@@ -187,6 +187,8 @@ class Dataset:
     extra_kinds: Dict[str, str] = field(default_factory=dict)
     #: the kind of each extra field (default: image for uint8 (N, C, H, W), label for integers (N,),
     #: vector for floats (N, D), multilabel for floats (N, K) given as such)
+    extra_classes: Dict[str, List[str]] = field(default_factory=dict)
+    #: names of the classes of an extra label field, index = value (default: "0", "1", ...)
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "vector", "tokens"):
@@ -231,7 +233,9 @@ class Dataset:
         for name, t in self.extra.items():
             kind = self.extra_kinds[name]
             classes = None
-            if kind == "label":
+            if kind == "label" and name in self.extra_classes:
+                classes = tuple(self.extra_classes[name])
+            elif kind == "label":
                 classes = tuple(str(i) for i in range(int(t.max()) + 1 if len(t) else 0))
             elif kind == "multilabel":
                 classes = tuple(str(i) for i in range(t.shape[1]))

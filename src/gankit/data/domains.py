@@ -34,6 +34,34 @@ They are decoded once per process (the ``photos`` data set's decoder) with their
 side at most ``max_side`` pixels (default 256: a 28x28 crop then shows some structure of the
 photograph rather than a flat patch of it).
 
+``fashion_mnist_styles``
+------------------------
+StarGAN's setting on garments: one data set of several *domains* (styles) of the same kind of
+picture, every sample in exactly one of them, so that no garment is seen in two styles (the
+domains are unpaired). A field ``domain`` (a label whose classes are the style names) says
+which; ``y`` keeps the garment's class. All styles have 3 channels:
+
+* ``original``: the grey garment on black, in all three channels;
+* ``photo``: the garment blended with a crop of a photograph, as ``fashion_mnist_m`` (``blend:
+  difference``);
+* ``inverted``: the negative, a dark garment on white;
+* ``edges``: the binary Sobel edge map of the garment (as ``data.pairs=edges``);
+* ``thick``: the garment thickened, a 3x3 grey-scale dilation (the maximum over each pixel's
+  neighbourhood).
+
+``styles`` picks the domains and their order (their label values); sample i's style is drawn
+uniformly for i from a generator seeded by (``seed``, split), so it depends on i alone.
+
+``unpaired``
+------------
+Two folders of the user's pictures as two domains: ``a`` and ``b`` are folders (every
+picture under each, as the ``folder`` data set reads them, at one ``image_size`` and
+``channels``). ``domain: all`` gives both, with a label field ``domain`` (0 for ``a``, 1 for
+``b``, named after the folders): what StarGAN trains on. ``domain: a`` or ``b`` gives one of
+them; a method that takes the second domain as a further source (CycleGAN's ``data_b``)
+needs no second section: ``--data unpaired --set data.a=DIR data.b=DIR`` becomes ``data``
+with ``domain: a`` and ``data_b`` with ``domain: b`` (:func:`gankit.config.build_config`).
+
 ``half`` (every data set)
 -------------------------
 Unpaired translation must not see pairs: its two domains are drawn from disjoint halves of a
@@ -50,7 +78,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from pathlib import Path
-from typing import Literal, Optional, Tuple
+from typing import List, Literal, Optional, Tuple
 
 import torch
 
@@ -59,7 +87,7 @@ from ..registries import DATASETS
 from .base import Dataset
 from .images import fashion_mnist
 
-__all__ = ["fashion_mnist_m", "blend_images", "take_half", "half_option", "HALVES", "background_photos"]
+__all__ = ["fashion_mnist_m", "fashion_mnist_styles", "unpaired", "STYLES", "render_style", "blend_images", "take_half", "half_option", "HALVES", "background_photos"]
 
 Split = Literal["train", "test"]
 Half = Literal["all", "first", "second"]
@@ -101,7 +129,7 @@ def take_half(data: Dataset, half: str, section: str = "data") -> Dataset:
     return Dataset(x=cut(data.x), kind=data.kind, name=data.name, y=None if data.y is None else cut(data.y),
                    classes=data.classes, modes=data.modes, mode_stds=data.mode_stds, mode_weights=data.mode_weights,
                    log_prob=data.log_prob, extra={k: cut(v) for k, v in data.extra.items()},
-                   extra_kinds=dict(data.extra_kinds))
+                   extra_kinds=dict(data.extra_kinds), extra_classes=dict(data.extra_classes))
 
 
 # ----------------------------------------------------------------------------------- Fashion-MNIST-M
@@ -193,3 +221,96 @@ def fashion_mnist_m(root: Optional[str] = None, split: Split = "train", image_si
     x = blend_images(base.x, crops, blend)
     return Dataset(x=x, kind="image", name="fashion_mnist_m", y=base.y, classes=base.classes)
 
+
+
+# ----------------------------------------------------------------------------------- styles
+
+#: the styles fashion_mnist_styles can render, in their default order
+STYLES = ("original", "photo", "inverted", "edges", "thick")
+
+
+def render_style(garments: torch.Tensor, style: str, crops: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Grey garments uint8 (N, 1, H, W) in ``style`` (one of :data:`STYLES`) -> uint8 (N, 3, H, W);
+    ``photo`` needs colour ``crops`` uint8 (N, 3, H, W)."""
+    if style == "original":
+        out = garments
+    elif style == "inverted":
+        out = 255 - garments
+    elif style == "edges":
+        from .pairs import pair_images
+
+        out = pair_images(garments, "edges", None)["input"]
+    elif style == "thick":
+        out = torch.nn.functional.max_pool2d(garments.float(), 3, stride=1, padding=1).to(torch.uint8)
+    elif style == "photo":
+        if crops is None or len(crops) != len(garments):
+            raise ValueError("the photo style needs one colour crop per garment")
+        return blend_images(garments, crops)
+    else:
+        raise ConfigError(f"unknown style {style!r}; the styles are {', '.join(STYLES)}")
+    return out.expand(-1, 3, -1, -1).contiguous()
+
+
+@DATASETS.register("fashion_mnist_styles")
+def fashion_mnist_styles(root: Optional[str] = None, split: Split = "train", image_size: int = 28,
+                         styles: List[str] = STYLES,
+                         backgrounds: Literal["auto", "photos", "scikit-learn"] = "auto", max_side: int = 256,
+                         seed: int = 0) -> Dataset:
+    """Fashion-MNIST in several styles (StarGAN's domains): each garment in one style drawn for
+    it (original, photo, inverted, edges, thick; ``styles`` picks them), 3 channels, a field
+    ``domain`` naming the style and the garments' labels ``y``; deterministic per sample (seed)."""
+    styles = tuple(styles) if not isinstance(styles, str) else tuple(s.strip() for s in styles.split(","))
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown:
+        raise ConfigError(f"data.styles: unknown style {unknown[0]!r}; choose among {', '.join(STYLES)}")
+    if len(styles) < 2 or len(set(styles)) != len(styles):
+        raise ConfigError(f"data.styles needs at least two different styles, got {list(styles)}")
+    base = fashion_mnist(root=root, split=split, image_size=image_size)
+    n = len(base)
+    g = torch.Generator().manual_seed(2 * seed + (1 if split == "test" else 0) + 7919)
+    domain = torch.randint(len(styles), (n,), generator=g)
+    x = torch.empty(n, 3, image_size, image_size, dtype=torch.uint8)
+    for d, style in enumerate(styles):
+        idx = (domain == d).nonzero().flatten()
+        crops = None
+        if style == "photo":
+            if max_side < image_size:
+                raise ConfigError(f"data.max_side={max_side} is smaller than data.image_size={image_size}")
+            files = background_photos(backgrounds, split)
+            if not files:
+                raise DataError(f"fashion_mnist_styles found no {split} photographs for data.backgrounds="
+                                f"{backgrounds}")
+            # crop i of the whole split, so a sample's crop does not depend on the other styles
+            crops = crops_for(_decoded(files, max_side), n, image_size, 2 * seed + (1 if split == "test" else 0))[idx]
+        x[idx] = render_style(base.x[idx], style, crops)
+    return Dataset(x=x, kind="image", name="fashion_mnist_styles", y=base.y, classes=base.classes,
+                   extra={"domain": domain}, extra_kinds={"domain": "label"},
+                   extra_classes={"domain": list(styles)})
+
+
+# ----------------------------------------------------------------------------------- two folders
+
+@DATASETS.register("unpaired")
+def unpaired(a: str = "", b: str = "", domain: Literal["all", "a", "b"] = "all", image_size: int = 64,
+             channels: Literal[1, 3] = 3, split: Split = "train", test_fraction: float = 0.0) -> Dataset:
+    """Two folders of pictures as two unpaired domains (a, b): both with a field 'domain' (all),
+    or one of them (a, b); every picture resized and centre-cropped to image_size, with
+    channels channels; test_fraction of each folder held out."""
+    from .images import folder
+
+    for key, path in (("a", a), ("b", b)):
+        if not path:
+            raise DataError(f"data.{key} is not set: point data.a and data.b at two folders of pictures, e.g. --data "
+                            f"unpaired --set data.a=DIR_A data.b=DIR_B")
+    load = lambda root: folder(root=root, image_size=image_size, channels=channels, split=split,  # noqa: E731
+                               test_fraction=test_fraction)
+    if domain != "all":
+        part = load(a if domain == "a" else b)
+        return Dataset(x=part.x, kind="image", name="unpaired", y=part.y, classes=part.classes)
+    first, second = load(a), load(b)
+    names = [Path(a).expanduser().resolve().name or "a", Path(b).expanduser().resolve().name or "b"]
+    if names[0] == names[1]:
+        names = [f"a:{names[0]}", f"b:{names[1]}"]
+    d = torch.cat([torch.zeros(len(first), dtype=torch.long), torch.ones(len(second), dtype=torch.long)])
+    return Dataset(x=torch.cat([first.x, second.x]), kind="image", name="unpaired", extra={"domain": d},
+                   extra_kinds={"domain": "label"}, extra_classes={"domain": names})

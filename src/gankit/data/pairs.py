@@ -13,12 +13,20 @@ MNIST, a folder, an array, ...) into pairs without a line in its loader: the tar
 * ``mask``: the image with a rectangle (each side between a quarter and a half of the
   image's, anywhere inside it) filled with mid-grey (128), plus a field ``mask``
   (uint8 (N, 1, H, W), 255 inside the rectangle, 0 outside);
+* ``mask_centre``: the same with the centred rectangle of half the image's sides (a
+  quarter of its area: the context encoder's hole), placed exactly in the middle (the side
+  is rounded down to one that leaves equal margins);
+* ``mask_free``: the same with a free-form mask: one to three brush strokes, each a chain of
+  one to three thick straight segments turning by up to 90 degrees (a segment between an
+  eighth and a third of the shorter side long, the brush between a ninth and a fifth of it
+  wide); never empty;
 * ``lowres2``, ``lowres4``: the image downsampled by 2 or 4 with antialiased bicubic
   interpolation (rounded to uint8), so ``input`` is (C, H/f, W/f); the sides must be
   divisible by f.
 
 Everything is a function of the image and its index in the data set (the rectangle of
-``mask`` comes from a counter-based hash of the index), so a data set pairs the same way
+``mask`` and the strokes of ``mask_free`` come from a counter-based hash of the index; see
+:func:`mask_images`), so a data set pairs the same way
 in every process, after a resume and at evaluation. :func:`pair_images` pairs one batch of
 uint8 images with their sample indices, for a data set that makes its samples on the fly;
 :func:`apply_pairs` pairs a loaded :class:`~gankit.data.base.Dataset` (what
@@ -38,13 +46,15 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from .base import Dataset, Field, LazyImages
 
-__all__ = ["PAIRS", "Pairs", "EDGE_THRESHOLD", "MASK_FILL", "pair_images", "apply_pairs", "pairs_option",
+__all__ = ["PAIRS", "Pairs", "MASKS", "EDGE_THRESHOLD", "MASK_FILL", "pair_images", "apply_pairs", "pairs_option",
            "split_data_options", "paired_fields", "PairedField",
-           "luma", "sobel_magnitude", "mask_boxes"]
+           "luma", "sobel_magnitude", "mask_boxes", "centre_box", "free_masks", "mask_images"]
 
 #: the values of ``data.pairs``
-PAIRS = ("none", "edges", "grey", "mask", "lowres2", "lowres4")
-Pairs = Literal["none", "edges", "grey", "mask", "lowres2", "lowres4"]
+PAIRS = ("none", "edges", "grey", "mask", "lowres2", "lowres4", "mask_centre", "mask_free")
+Pairs = Literal["none", "edges", "grey", "mask", "lowres2", "lowres4", "mask_centre", "mask_free"]
+#: the pairings that mask a region (input and mask fields) -> the shape of their masks
+MASKS = {"mask": "rect", "mask_centre": "centre", "mask_free": "free"}
 
 #: Sobel magnitude (images in [0, 1]) above which a pixel is an edge
 EDGE_THRESHOLD = 0.5
@@ -103,6 +113,100 @@ def mask_boxes(index, height: int, width: int) -> np.ndarray:
     return out
 
 
+def centre_box(height: int, width: int) -> Tuple[int, int, int, int]:
+    """The centred rectangle (top, left, height, width) of ``mask_centre``: each side half the
+    image's, rounded down to the nearest length that leaves equal margins on both sides (at
+    least 1 pixel)."""
+    def side(n: int) -> Tuple[int, int]:
+        s = n // 2
+        if (n - s) % 2:
+            s -= 1
+        s = max(1, s)
+        return (n - s) // 2, s
+
+    (top, h), (left, w) = side(height), side(width)
+    return top, left, h, w
+
+
+#: free-form masks: at most this many strokes, each of at most this many segments
+_STROKES, _SEGMENTS = 3, 3
+#: splitmix streams of the free-form masks (the rectangles use 0..3)
+_FREE_STREAM = 64
+#: samples rendered per chunk (bounds the float32 working memory: chunk * 9 * H * W)
+_FREE_CHUNK = 256
+
+
+def free_masks(index, height: int, width: int) -> torch.Tensor:
+    """The free-form masks of ``mask_free`` for the sample indices ``index``: bool (N, H, W).
+
+    Sample i has 1 + floor(3 u) strokes; stroke k starts at a uniform point of the image with
+    a uniform direction and has 1 + floor(3 u) segments, each turning by a uniform angle in
+    [-90, 90] degrees from the one before, of length (1/8 + u 5/24) s, clipped to the image,
+    where s is the shorter side; its brush is (1/9 + u 4/45) s wide (at least 2 pixels). A
+    pixel is masked when its centre lies within half a brush width of a segment. Every u is
+    its own stream of the counter-based hash of i, so a mask depends on i alone. The first
+    segment's start is within 0.71 pixels of a pixel centre and the brush is at least 2 wide,
+    so no mask is empty."""
+    index = np.asarray(index, dtype=np.int64).reshape(-1)
+    n, s = len(index), min(height, width)
+    u = lambda stream: _hash_uniform(index, _FREE_STREAM + stream)   # noqa: E731
+    strokes = 1 + np.floor(u(0) * _STROKES).astype(np.int64)
+    seg_a, seg_b, radius, active = [], [], [], []
+    for k in range(_STROKES):
+        base = 1 + k * 16
+        n_seg = 1 + np.floor(u(base) * _SEGMENTS).astype(np.int64)
+        r = np.maximum(1.0, s * (1 / 9 + u(base + 1) * 4 / 45) / 2)
+        point = np.stack([u(base + 2) * height, u(base + 3) * width], 1)       # (row, col)
+        angle = u(base + 4) * 2 * np.pi
+        for j in range(_SEGMENTS):
+            if j:
+                angle = angle + (u(base + 5 + 2 * j) - 0.5) * np.pi
+            length = s * (1 / 8 + u(base + 6 + 2 * j) * 5 / 24)
+            end = point + length[:, None] * np.stack([np.sin(angle), np.cos(angle)], 1)
+            end = np.clip(end, 0.0, [float(height), float(width)])
+            seg_a.append(point)
+            seg_b.append(end)
+            radius.append(r)
+            active.append((k < strokes) & (j < n_seg))
+            point = end
+    a = torch.from_numpy(np.stack(seg_a, 1)).float()          # (N, S, 2): (row, col) of each segment's ends
+    ab = torch.from_numpy(np.stack(seg_b, 1)).float() - a
+    r2 = torch.from_numpy(np.stack(radius, 1)).float().pow(2)
+    r2 = torch.where(torch.from_numpy(np.stack(active, 1)), r2, torch.tensor(-1.0))  # unused segments: no pixel
+    length2 = ab.pow(2).sum(-1).clamp_min(1e-12)
+    rows = torch.arange(height, dtype=torch.float32).add_(0.5).view(1, 1, height, 1)
+    cols = torch.arange(width, dtype=torch.float32).add_(0.5).view(1, 1, 1, width)
+    out = torch.empty(n, height, width, dtype=torch.bool)
+    for start in range(0, n, _FREE_CHUNK):
+        sl = slice(start, start + _FREE_CHUNK)
+        col = lambda t: t[sl].unsqueeze(-1).unsqueeze(-1)   # noqa: E731  (n, S) -> (n, S, 1, 1)
+        ar, ac, abr, abc = col(a[..., 0]), col(a[..., 1]), col(ab[..., 0]), col(ab[..., 1])
+        dr, dc = rows - ar, cols - ac                        # (n, S, H, 1), (n, S, 1, W): separable
+        t = (dr * abr + dc * abc).div_(col(length2)).clamp_(0, 1)   # the nearest point of the segment
+        dist2 = (dr - t * abr).pow_(2).add_((dc - t * abc).pow_(2))
+        out[sl] = (dist2 <= col(r2)).any(1)
+    return out.view(n, height, width)
+
+
+def mask_images(index, height: int, width: int, shape: str = "rect") -> torch.Tensor:
+    """The masks of the sample indices ``index``: bool (N, 1, H, W), True inside. ``shape``:
+    ``rect`` (:func:`mask_boxes`, ``data.pairs=mask``), ``centre`` (:func:`centre_box`,
+    ``mask_centre``) or ``free`` (:func:`free_masks`, ``mask_free``)."""
+    index = np.asarray(index, dtype=np.int64).reshape(-1)
+    if shape == "free":
+        return free_masks(index, height, width).unsqueeze(1)
+    if shape == "rect":
+        boxes = torch.from_numpy(mask_boxes(index, height, width))
+    elif shape == "centre":
+        boxes = torch.tensor([centre_box(height, width)], dtype=torch.int64).expand(len(index), 4)
+    else:
+        raise ConfigError(f"mask shape must be one of rect, centre, free, got {shape!r}")
+    rows, cols = torch.arange(height).view(1, height, 1), torch.arange(width).view(1, 1, width)
+    top, left, bh, bw = (boxes[:, i].view(-1, 1, 1) for i in range(4))
+    inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)   # (N, H, W)
+    return inside.unsqueeze(1)
+
+
 def _check(pairs: str, shape: Tuple[int, ...], name: str, section: str) -> None:
     c, h, w = shape
     if pairs == "grey" and c != 3:
@@ -122,7 +226,7 @@ def paired_fields(shape: Tuple[int, ...], pairs: str) -> Dict[str, Field]:
     if pairs == "none":
         return {}
     c, h, w = shape
-    if pairs == "mask":
+    if pairs in MASKS:
         return {"input": Field("image", (c, h, w)), "mask": Field("image", (1, h, w))}
     if pairs in ("edges", "grey"):
         return {"input": Field("image", (1, h, w))}
@@ -132,17 +236,14 @@ def paired_fields(shape: Tuple[int, ...], pairs: str) -> Dict[str, Field]:
 
 def pair_images(x: torch.Tensor, pairs: str, index) -> Dict[str, torch.Tensor]:
     """The paired fields of uint8 images ``x`` (N, C, H, W) whose sample indices are ``index``
-    (only ``mask`` uses them): ``{"input": ...}`` (plus ``"mask"`` for ``mask``), uint8."""
+    (only the masks use them): ``{"input": ...}`` (plus ``"mask"`` for ``mask``, ``mask_centre``
+    and ``mask_free``), uint8."""
     if pairs == "none":
         return {}
     _check(pairs, tuple(x.shape[1:]), "the images", "data")
-    if pairs == "mask":
+    if pairs in MASKS:
         n, _, h, w = x.shape
-        boxes = torch.from_numpy(mask_boxes(index, h, w))
-        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
-        top, left, bh, bw = (boxes[:, i].view(-1, 1, 1) for i in range(4))
-        inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw)   # (N, H, W)
-        inside = inside.unsqueeze(1)
+        inside = mask_images(index, h, w, MASKS[pairs])
         return {"input": torch.where(inside, torch.tensor(MASK_FILL, dtype=torch.uint8), x),
                 "mask": inside.to(torch.uint8) * 255}
     f = x.float()
@@ -189,7 +290,7 @@ def apply_pairs(data: Dataset, pairs: str, section: str = "data") -> Dataset:
         raise ConfigError(f"{section}.pairs={pairs} pairs images, but data set '{data.name}' holds {data.kind}s; "
                           f"unset {section}.pairs or use an image data set")
     _check(pairs, data.shape, data.name, section)
-    names = ("input", "mask") if pairs == "mask" else ("input",)
+    names = ("input", "mask") if pairs in MASKS else ("input",)
     clash = [k for k in names if k in data.extra]
     if clash:
         raise ConfigError(f"{section}.pairs={pairs} adds the field(s) {', '.join(clash)}, which data set "

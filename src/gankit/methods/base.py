@@ -91,7 +91,9 @@ class Contract:
     * ``needs``: data fields it trains on (a data set without one is refused before training);
     * ``conditions``: fields that :meth:`Method.sample` can be given (``--label`` gives ``y``);
     * ``roles``: its networks, role -> the network registry that builds it (the config has a
-      section of the role's name); ``auto`` picks per role (``auto`` -> network name);
+      section of the role's name); ``auto`` picks per role what ``name: auto`` means: a
+      network name, or (name, {parameter: value}) for a network with settings of its own
+      that the section's values override;
     * ``ema``: roles whose moving average is kept when ``train.ema_decay`` > 0 (sampling uses it);
     * ``metrics``: metrics that judge it, added to the distribution metrics of an evaluation;
     * ``sources``: further data sets it trains on beside ``data`` (two unpaired domains, a
@@ -107,6 +109,8 @@ class Contract:
     * ``reference``: the source whose data the generated ``x`` is judged against (the real
       side of distribution metrics such as FID; cyclegan: ``"b"``, translations are
       compared with domain B's held-out images); None: the main data.
+    * ``optim``: the method's own defaults for the ``optim`` section (StarGAN's paper trains
+      at 1e-4), used for the keys a config does not set.
     """
     needs: Tuple[str, ...] = ("x",)
     conditions: Tuple[str, ...] = ()
@@ -118,6 +122,7 @@ class Contract:
     sources: Tuple[str, ...] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
     reference: Optional[str] = None
+    optim: Mapping[str, Any] = field(default_factory=dict)
 
 
 def describe_inputs(info: DataInfo, method_name: str) -> DataInfo:
@@ -151,15 +156,17 @@ def check_data(method_name: str, info: DataInfo) -> None:
                               f"method {method_name} trains on {what}, which this data set does not have"
                               + ("; pair an image data set with data.pairs (edges, grey, mask, lowres2, lowres4), "
                                  "e.g. --set data.pairs=edges, or give an .npz with an 'input' array "
-                                 "(data.fields: [input])" if name == "input" else ""))
+                                 "(data.fields: [input])" if name == "input" else
+                                 "; make masked pictures of an image data set with data.pairs=mask (or mask_centre, "
+                                 "mask_free), e.g. --set data.pairs=mask" if name == "mask" else ""))
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
     """Replace each network role's ``auto`` by the network that fits the data, in place.
 
     A method's contract may name the network for a role in ``auto`` (role -> network name,
-    e.g. EBGAN's auto-encoder discriminator); otherwise ``auto`` is DCGAN for images and the
-    MLP for vectors.
+    e.g. EBGAN's auto-encoder discriminator, or a name and settings: StarGAN's zero-padded
+    ResNet); otherwise ``auto`` is DCGAN for images and the MLP for vectors.
     """
     contract = contract_of(cfg.method["name"])
     for role, kind in contract.roles.items():
@@ -167,6 +174,9 @@ def resolve_networks(cfg: Config, info: DataInfo) -> None:
         name = spec.pop("name")
         if name == "auto":
             name = contract.auto.get(role) or ("dcgan" if info.kind == "image" else "mlp")
+            if not isinstance(name, str):
+                name, settings = name
+                spec = {**settings, **spec}
         cfg.set_network(role, {"name": name, **network_registry(kind).resolve_params(name, spec, role)})
 
 
@@ -186,7 +196,12 @@ def build_scheduler(optimizer, cfg: Config):
     if cfg.optim.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     total = cfg.train.steps
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / total))
+    start = int(cfg.optim.decay_start * total)   # full rate for the first steps, then down to 0 at the last
+
+    def factor(step: int) -> float:
+        return 1.0 if step <= start else max(0.0, 1.0 - (step - start) / (total - start))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 class Method(abc.ABC):

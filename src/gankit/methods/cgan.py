@@ -18,10 +18,18 @@ The discriminator is one of the designs of :mod:`gankit.nets.conditional`: ``joi
 network on (x, c)), ``two_branch`` (the lecture's second design: realism from x, match from
 x's embedding and c; the match branch is trained on real x with its own and with a wrong c,
 weighted by ``mismatch_weight``, and the generator is trained to pass both), ``projection``
-(Miyato & Koyama 2018), ``acgan`` (Odena et al. 2017: an auxiliary classifier whose
-cross-entropy on real and generated samples, weighted by ``ac_weight``, both players
-minimise) and ``image_only`` (an unconditional discriminator: what the lecture warns
+(Miyato & Koyama 2018), ``acgan`` (Odena et al. 2017: an auxiliary classifier on x's
+features; it learns the classes from real samples, and with ``ac_generated`` (the paper's
+rule) also from generated ones; the generator minimises its cross-entropy on G(c, z) with c;
+both terms weighted by ``ac_weight``) and ``image_only`` (an unconditional discriminator: what the lecture warns
 against; the ``condition-ignored`` experiment shows its effect).
+
+The defaults are what reaches the highest conditional accuracy on Fashion-MNIST in five
+minutes on two CPU cores (benchmarks/README.md): ``acgan`` with the classifier trained on
+real samples only (so the generator must make pictures that a classifier of *real* pictures
+recognises, rather than ones the classifier has learnt from the generator), and the
+method's own learning rates of 4e-4 (``optim.lr_g``/``lr_d`` override them). The lecture's
+``joint`` design is a setting away: ``--set method.design=joint``.
 
 Any objective of the ``gan`` method works, with weight clipping, the gradient penalty or R1
 (on the realism score, at the real samples' conditions) and spectral normalisation. In the
@@ -52,10 +60,12 @@ ObjectiveSpec = OBJECTIVES.spec_type()
 
 
 class CGAN(Adversarial):
-    contract = Contract(needs=("x", "y"), conditions=("y",), metrics=("conditional_accuracy", "intra_fid"))
+    contract = Contract(needs=("x", "y"), conditions=("y",), metrics=("conditional_accuracy", "intra_fid"),
+                        optim={"lr_g": 4e-4, "lr_d": 4e-4})
 
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, d_steps: int,
                  objective: Union[str, Dict[str, Any]], design: str, mismatch_weight: float, ac_weight: float,
+                 ac_generated: bool,
                  penalty: str, penalty_weight: float, clip: float, spectral_norm: bool):
         super().__init__(runtime, info, cfg)
         check_positive("method.d_steps", d_steps)
@@ -68,7 +78,7 @@ class CGAN(Adversarial):
             if not value >= 0:
                 raise ConfigError(f"method.{key} must not be negative, got {value}")
         self.n_classes, self.design = k, design
-        self.mismatch_weight, self.ac_weight = mismatch_weight, ac_weight
+        self.mismatch_weight, self.ac_weight, self.ac_generated = mismatch_weight, ac_weight, ac_generated
         self.penalty, self.penalty_weight, self.clip = penalty, penalty_weight, clip
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
@@ -123,8 +133,10 @@ class CGAN(Adversarial):
             if self.design == "two_branch" and out_wrong is not None:
                 loss = loss + w * obj.d_loss(out_real["match"], out_wrong["match"])
             elif self.design == "acgan":
-                loss = loss + self.ac_weight * (F.cross_entropy(out_real["logits"].float(), y)
-                                                + F.cross_entropy(out_fake["logits"].float(), y))
+                ce = F.cross_entropy(out_real["logits"].float(), y)
+                if self.ac_generated:
+                    ce = ce + F.cross_entropy(out_fake["logits"].float(), y)
+                loss = loss + self.ac_weight * ce
         if self.penalty != "none":
             loss = loss + self._penalty(D, x, fake, y)
         rt.step(loss, self.opt_d, "discriminator")
@@ -150,15 +162,16 @@ class CGAN(Adversarial):
 
 
 @METHODS.register("cgan")
-def cgan(runtime, info, cfg, /, design: Design = "joint", mismatch_weight: float = 1.0, ac_weight: float = 1.0,
-         d_steps: int = 1, objective: ObjectiveSpec = "nonsaturating",
+def cgan(runtime, info, cfg, /, design: Design = "acgan", mismatch_weight: float = 1.0, ac_weight: float = 1.0,
+         ac_generated: bool = False, d_steps: int = 1, objective: ObjectiveSpec = "nonsaturating",
          penalty: Literal["none", "gradient", "r1"] = "none", penalty_weight: float = 10.0, clip: float = 0.0,
          spectral_norm: bool = False) -> CGAN:
-    """Conditional GAN on class labels: G(c, z), a discriminator design (joint, two_branch,
-    projection, acgan, image_only), the mismatched-pair term (mismatch_weight), the auxiliary
-    classifier's weight (ac_weight, acgan), and any objective with clipping, a penalty or
-    spectral norm."""
-    return CGAN(runtime, info, cfg, d_steps, objective, design, mismatch_weight, ac_weight, penalty,
+    """Conditional GAN on class labels: G(c, z), a discriminator design (acgan, the default; joint,
+    the lecture's; two_branch, projection, image_only), the mismatched-pair term
+    (mismatch_weight), the auxiliary classifier's weight (ac_weight) and whether it also learns
+    from generated samples (ac_generated, the AC-GAN paper's rule), and any objective with
+    clipping, a penalty or spectral norm; learning rates 4e-4 unless the config sets them."""
+    return CGAN(runtime, info, cfg, d_steps, objective, design, mismatch_weight, ac_weight, ac_generated, penalty,
                 penalty_weight, clip, spectral_norm)
 
 

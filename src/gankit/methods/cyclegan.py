@@ -34,6 +34,9 @@ discriminators, as pix2pix does.
 Sampling: the condition ``input`` is a picture of domain A (``given={"input": ...}``,
 ``gankit sample RUN --input FOLDER``); the outputs are ``x`` (its translation into B),
 ``input`` and ``reconstruction`` (G_BA of the translation), which pictures show side by side.
+The condition ``input_b`` (``gankit sample RUN --input FOLDER --to A``) is a picture of
+domain B to translate the way back: ``x`` = G_BA(b), ``input_b`` and ``reconstruction``
+G_AB(G_BA(b)).
 With no inputs given, they are drawn from a pool of the first ``input_pool`` training
 inputs of A kept in the checkpoint (as pix2pix does). Evaluation translates domain A's
 held-out split and compares the translations with domain B's held-out images (the
@@ -64,7 +67,8 @@ ObjectiveSpec = OBJECTIVES.spec_type()
 
 class CycleGAN(Adversarial):
     contract = Contract(
-        needs=("x", "b.x"), conditions=("input",), inputs={"input": "x"}, sources=("b",), reference="b",
+        needs=("x", "b.x"), conditions=("input", "input_b"), inputs={"input": "x", "input_b": "b.x"}, sources=("b",),
+        reference="b",
         roles={"generator": "generator", "generator_ba": "generator",
                "discriminator": "discriminator", "discriminator_a": "discriminator"},
         auto={"generator": "resnet", "generator_ba": "resnet",
@@ -135,10 +139,14 @@ class CycleGAN(Adversarial):
 
     # ------------------------------------------------------------------ sampling
     def generate(self, z: Tensor, given: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        if "input" not in given:
+        if "input" not in given and "input_b" not in given:
             raise ConfigError("this cyclegan run has no pictures of domain A to translate: give them (gankit sample "
                               "--input FOLDER, or given={'input': images}); runs draw their own only after training "
                               "has begun")
+        if "input_b" in given:      # the way back: pictures of B to A (gankit sample --to A)
+            b = given["input_b"]
+            x = self.for_sampling("generator_ba")(b)
+            return {"x": x, "input_b": b, "reconstruction": self.for_sampling("generator")(x)}
         a = given["input"]
         x = self.for_sampling("generator")(a)
         return {"x": x, "input": a, "reconstruction": self.for_sampling("generator_ba")(x)}

@@ -45,9 +45,9 @@ from ..config import Config
 from ..errors import ConfigError
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Adversarial, Batch, Contract, DataInfo, check_positive
+from .base import Batch, Contract, DataInfo, check_positive
 from .gan import regularise_discriminator
-from ._pools import InputPool
+from ._paired import Paired
 
 __all__ = ["Pix2Pix"]
 
@@ -55,7 +55,7 @@ Tensor = torch.Tensor
 ObjectiveSpec = OBJECTIVES.spec_type()
 
 
-class Pix2Pix(Adversarial):
+class Pix2Pix(Paired):
     contract = Contract(needs=("x", "input"), conditions=("input",),
                         auto={"generator": "unet", "discriminator": "patchgan"},
                         metrics=("l1", "psnr", "ssim", "sharpness"))
@@ -97,7 +97,7 @@ class Pix2Pix(Adversarial):
         d = self.build_network("discriminator", info.with_shape((c_in + c_x, h, w)))
         regularise_discriminator(d, "none", spectral_norm)
         self.opt_g, self.opt_d = self.add_pair(g, d)
-        self.inputs = InputPool(pool, f_in.shape)   # training inputs, for sampling without given ones
+        self.keep_conditions(pool)   # training inputs, for sampling without given ones
         self._pending = None    # (batch, c, G(c)) of the last discriminator update, for the generator's
 
     # ------------------------------------------------------------------ pieces
@@ -118,29 +118,7 @@ class Pix2Pix(Adversarial):
         c = given["input"]
         return {"x": self.for_sampling()(self.condition(c)), "input": c}
 
-    def draw_conditions(self, n: int, generator=None) -> Dict[str, Tensor]:
-        """``n`` inputs drawn (with replacement) from the pool of training inputs; none before
-        the run has seen any (then inputs must be given)."""
-        c = self.inputs.draw(n, generator)
-        return {} if c is None else {"input": c}
-
-    @property
-    def pool(self) -> Tensor:
-        """The pool of training inputs, uint8 (P, C, H, W)."""
-        return self.inputs.images
-
-    @pool.setter
-    def pool(self, images: Tensor) -> None:
-        self.inputs.images = images
-
     # ------------------------------------------------------------------ the two updates
-    def train_step(self, batches: List[Batch], step: int) -> Dict[str, Tensor]:
-        self.inputs.add(batches[0]["input"])
-        try:
-            return super().train_step(batches, step)
-        finally:
-            self._pending = None
-
     def discriminator_step(self, batch: Batch) -> Dict[str, Tensor]:
         if self.adv_weight == 0:       # L1 alone: the discriminator plays no part
             return {}
@@ -178,19 +156,6 @@ class Pix2Pix(Adversarial):
             logs["g_loss"] = adv.detach()
         rt.step(loss, self.opt_g, "generator")
         return logs
-
-    def step_schedulers(self) -> None:
-        for role, s in self.schedulers.items():
-            if role != "discriminator" or self.adv_weight:   # L1 alone: the discriminator never steps
-                s.step()
-
-    # ------------------------------------------------------------------ state
-    def extra_state(self) -> Dict[str, Any]:
-        return {"pool": self.pool.clone()}
-
-    def load_extra_state(self, state: Dict[str, Any]) -> None:
-        if "pool" in state:
-            self.pool = state["pool"].clone()
 
 
 @METHODS.register("pix2pix")

@@ -39,12 +39,14 @@ __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evalu
            "reference_features", "cache_dir", "parse_metric", "LOWER_IS_BETTER"]
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
-LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid", "l1", "cycle_error"}
+LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid", "l1", "cycle_error",
+                   "masked_l1"}
 
 
 #: metrics computed on pixels alone (or with a classifier of their own, translation_accuracy): an
 #: evaluation asking only for these loads no feature extractor
-PIXEL_METRICS = {"l1", "psnr", "ssim", "sharpness", "cycle_error", "translation_accuracy"}
+PIXEL_METRICS = {"l1", "psnr", "ssim", "sharpness", "cycle_error", "translation_accuracy", "domain_accuracy",
+                 "bicubic", "masked_l1", "masked_psnr"}
 
 
 def cache_dir() -> Path:
@@ -86,7 +88,8 @@ class EvalSet:
                  sharded: bool = False, heldout: Optional[Callable[[], torch.Tensor]] = None,
                  real_in_heldout: bool = False, fake_labels: Optional[torch.Tensor] = None,
                  real_labels: Optional[torch.Tensor] = None, fake_targets: Optional[torch.Tensor] = None,
-                 outputs: Optional[Dict[str, torch.Tensor]] = None):
+                 outputs: Optional[Dict[str, torch.Tensor]] = None,
+                 train_data: Optional[Callable[[], Tuple[Dict, object]]] = None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -104,6 +107,7 @@ class EvalSet:
         self.real_labels = real_labels         #: the class of each real sample, where the data has labels
         self.fake_targets_local = fake_targets  #: the target of each generated sample (image-to-image runs)
         self.outputs_local = dict(outputs or {})  #: further named outputs of this process's samples
+        self._train_data = train_data          #: () -> (the training data's config section, its Dataset)
         self._outputs: Dict[str, torch.Tensor] = {}
 
     def output(self, name: str) -> torch.Tensor:
@@ -141,6 +145,14 @@ class EvalSet:
         if self._train is None:
             raise ConfigError("this metric needs the training split; evaluate a run (not two sample sets)")
         return self._train()
+
+    @cached_property
+    def train_data(self) -> Tuple[Dict, object]:
+        """(the training data's config section, the loaded training :class:`Dataset` with all its
+        fields), for metrics that learn from the training data (``domain_accuracy``)."""
+        if self._train_data is None:
+            raise ConfigError("this metric needs the run's training data; evaluate a run (not two sample sets)")
+        return self._train_data()
 
     @cached_property
     def heldout(self) -> torch.Tensor:
@@ -400,6 +412,56 @@ def _sharpness(s: EvalSet, /) -> Dict[str, float]:
     return {"sharpness": float(gradient_energy(out).mean() / max(gradient_energy(target).mean(), 1e-12))}
 
 
+@METRICS.register("bicubic")
+def _bicubic(s: EvalSet, /) -> Dict[str, float]:
+    """Super-resolution runs: the baseline. l1, psnr, ssim and sharpness (bicubic_*) of bicubic
+    upsampling of the same held-out low-resolution inputs against the same targets, and its
+    FID (bicubic_fid) when the evaluation computes features (another metric needs them)."""
+    from .paired import bicubic_upsample, gradient_energy, l1_error, psnr, ssim
+
+    _, target = _outputs_and_targets(s)
+    up = bicubic_upsample(s.output("input"), target.shape[-2:])
+    out = {"bicubic_l1": float(l1_error(up, target).mean()), "bicubic_psnr": float(psnr(up, target).mean()),
+           "bicubic_ssim": float(ssim(up, target).mean()),
+           "bicubic_sharpness": float(gradient_energy(up).mean() / max(gradient_energy(target).mean(), 1e-12))}
+    if s.extractor is not None:
+        from .fid import fid
+
+        out["bicubic_fid"] = fid(s.real_features, s._features(up.float()))
+    return out
+
+
+def _completions(s: EvalSet, metric: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(completions, targets, masks, inputs) of a completion run's held-out pictures."""
+    if s.fake_targets is None or "mask" not in s.outputs_local or "input" not in s.outputs_local:
+        raise ConfigError(f"{metric} measures completions inside their masks: evaluate a run of method inpaint (on "
+                          "data.pairs=mask, mask_centre or mask_free), which completes the held-out pictures")
+    return s.fake, s.fake_targets, s.output("mask"), s.output("input")
+
+
+@METRICS.register("masked_l1")
+def _masked_l1(s: EvalSet, /) -> Dict[str, float]:
+    """Completion runs: mean absolute error (pixels in [0, 1]) inside the masks of the held-out
+    pictures; masked_l1_fill: the same for the trivial completion that fills each hole with the
+    mean of its picture's known pixels (the baseline to beat)."""
+    from .paired import masked_l1_error, mean_fill
+
+    out, target, mask, picture = _completions(s, "masked_l1")
+    return {"masked_l1": float(masked_l1_error(out, target, mask).mean()),
+            "masked_l1_fill": float(masked_l1_error(mean_fill(picture, mask), target, mask).mean())}
+
+
+@METRICS.register("masked_psnr")
+def _masked_psnr(s: EvalSet, /) -> Dict[str, float]:
+    """Completion runs: PSNR (dB) inside the masks of the held-out pictures, per image, averaged;
+    masked_psnr_fill: the trivial mean-of-known-pixels completion's."""
+    from .paired import masked_psnr, mean_fill
+
+    out, target, mask, picture = _completions(s, "masked_psnr")
+    return {"masked_psnr": float(masked_psnr(out, target, mask).mean()),
+            "masked_psnr_fill": float(masked_psnr(mean_fill(picture, mask), target, mask).mean())}
+
+
 @METRICS.register("cycle_error")
 def _cycle_error(s: EvalSet, /) -> Dict[str, float]:
     """Unpaired translation: mean absolute difference (pixels in [0, 1]) between each held-out
@@ -436,6 +498,26 @@ def _translation_accuracy(s: EvalSet, /, classifier: str = "fashion_mnist") -> D
     if s.real_labels is not None and len(s.real):
         out["translation_accuracy_real"] = score(s.real, s.real_labels.long().numpy())
     return out
+
+
+@METRICS.register("domain_accuracy")
+def _domain_accuracy(s: EvalSet, /) -> Dict[str, float]:
+    """Multi-domain translation (stargan): the share of translations that a classifier of the
+    domains, trained on the run's real training pictures (:mod:`gankit.metrics.domain`), puts in
+    their target domain (domain_accuracy_real: its accuracy on real pictures it was not trained
+    on, the ceiling; domain_accuracy_input: how often the untranslated inputs already are in
+    the target domain, the identity mapping's score)."""
+    from .domain import accuracy, domain_classifier
+
+    target = s.output("domain")
+    section, data = s.train_data
+    if "domain" not in data.extra:
+        raise ConfigError("domain_accuracy needs training data with a label field 'domain' (e.g. data "
+                          "fashion_mnist_styles)")
+    k = data.fields()["domain"].n_classes
+    net, real_acc = domain_classifier(dict(section), data.x, data.extra["domain"], k, cache_dir())
+    return {"domain_accuracy": accuracy(net, s.fake, target), "domain_accuracy_real": real_acc,
+            "domain_accuracy_input": accuracy(net, s.output("input"), target)}
 
 
 @METRICS.register("copies")
@@ -626,7 +708,8 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
                 sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None, source),
                 real_in_heldout=real_is_heldout, fake_labels=generated.get("y", input_labels),
                 real_labels=real_data.y[:n_real] if real_data.y is not None else None, fake_targets=targets,
-                outputs={k: v for k, v in generated.items() if k not in ("x", "y")})
+                outputs={k: v for k, v in generated.items() if k not in ("x", "y")},
+                train_data=lambda: (data_section(run, source), _training_dataset(run, source)))
     return evaluate(s, metrics)
 
 
@@ -677,7 +760,8 @@ def _input_conditions(run, n: int, split: str) -> Tuple[Dict[str, torch.Tensor],
         return {}, None
     fields = data.tensors()
     idx = torch.arange(n) % len(data)
-    given = {cond: fields[name][idx].float().div(127.5).sub(1.0) for cond, name in inputs.items() if name in fields}
+    # pictures into model space, labels (stargan's source domain) as they are
+    given = {cond: data.to_model({name: fields[name][idx]})[name] for cond, name in inputs.items() if name in fields}
     return given, (data.y[idx] if data.y is not None else None)
 
 
@@ -757,11 +841,15 @@ def _sample_share(run, n: int, seed: int, given: Optional[Dict[str, torch.Tensor
     return {k: run._to_user(k, v) for k, v in out.items()}
 
 
-def _train_samples(run, source: Optional[str] = None) -> torch.Tensor:
+def _training_dataset(run, source: Optional[str] = None):
     from ..data.base import build_data
 
     data = _training_data(run, source)
-    data = data if data is not None else build_data(run.config, split="train", source=source)
+    return data if data is not None else build_data(run.config, split="train", source=source)
+
+
+def _train_samples(run, source: Optional[str] = None) -> torch.Tensor:
+    data = _training_dataset(run, source)
     return data.x.float().div(255.0) if data.kind == "image" else data.x
 
 

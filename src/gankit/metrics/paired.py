@@ -14,8 +14,20 @@ and returns one float64 value per image.
   energy is lower than the data's: the metric ``sharpness`` is the ratio of the outputs' to
   the targets' (1 for as much detail as the data, below 1 for blur).
 
+Completion (a masked region filled, method ``inpaint``) is judged inside the region only;
+these take a mask (N, 1, H, W), true (or 1) inside:
+
+* :func:`masked_l1_error`: mean absolute difference over the masked pixels and channels;
+* :func:`masked_psnr`: PSNR of the mean squared difference over the masked pixels;
+* :func:`mean_fill`: the trivial completion, each masked pixel given the mean of its
+  picture's known pixels (per channel); the baseline a learnt completion must beat. The
+  metrics ``masked_l1`` and ``masked_psnr`` apply them to a completion run's outputs for
+  the held-out pictures and masks.
+
 The metrics ``l1``, ``psnr``, ``ssim`` and ``sharpness`` (:mod:`gankit.metrics.evaluate`)
-apply them to the outputs for a run's held-out inputs and their targets.
+apply them to the outputs for a run's held-out inputs and their targets; the metric
+``bicubic`` applies them to :func:`bicubic_upsample` of the same (low-resolution) inputs,
+the baseline of super-resolution.
 """
 from __future__ import annotations
 
@@ -24,7 +36,8 @@ import torch
 import torch.nn.functional as F
 
 
-__all__ = ["l1_error", "psnr", "ssim", "gradient_energy", "PSNR_CAP"]
+__all__ = ["l1_error", "psnr", "ssim", "gradient_energy", "bicubic_upsample", "PSNR_CAP", "masked_l1_error",
+           "masked_psnr", "mean_fill"]
 
 #: PSNR of an exact copy (dB): 10 log10(1 / 1e-10)
 PSNR_CAP = 100.0
@@ -84,3 +97,42 @@ def gradient_energy(x: torch.Tensor) -> np.ndarray:
     dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1)
     dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1)
     return ((dx.sum(1) + dy.sum(1)) / (dx.shape[1] + dy.shape[1])).numpy()
+
+
+def bicubic_upsample(x: torch.Tensor, size) -> torch.Tensor:
+    """Images (N, C, h, w) in [0, 1] enlarged to ``size`` (H, W) by bicubic interpolation
+    (half-pixel centres, as ``data.pairs=lowres*`` shrinks them), clamped to [0, 1], float64."""
+    return F.interpolate(x.double(), size=tuple(size), mode="bicubic", align_corners=False).clamp_(0.0, 1.0)
+
+
+def _masked(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor):
+    a, b = _pair(a, b)
+    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != a.shape[0] or mask.shape[2:] != a.shape[2:]:
+        raise ValueError(f"expected one mask (N, 1, H, W) per image of shape {tuple(a.shape)}, got "
+                         f"{tuple(mask.shape)}")
+    w = (mask > 0.5).double() if mask.is_floating_point() else (mask != 0).double()
+    return a, b, w, (w.flatten(1).sum(1) * a.shape[1]).clamp_min(1.0)
+
+
+def masked_l1_error(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """Mean |a - b| over each image's masked pixels (all channels); 0 for an empty mask."""
+    a, b, w, count = _masked(a, b, mask)
+    return (((a - b).abs() * w).flatten(1).sum(1) / count).numpy()
+
+
+def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """10 log10(1 / MSE) with the MSE over each image's masked pixels (capped at :data:`PSNR_CAP`)."""
+    a, b, w, count = _masked(a, b, mask)
+    mse = (((a - b).pow(2) * w).flatten(1).sum(1) / count).clamp_min(10 ** (-PSNR_CAP / 10))
+    return (-10.0 * torch.log10(mse)).numpy()
+
+
+def mean_fill(picture: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``picture`` (N, C, H, W) with every masked pixel set to the mean of the picture's known
+    pixels, per channel (0.5 where nothing is known)."""
+    x = picture.double()
+    _, _, w, _ = _masked(x, x, mask)
+    known = 1.0 - w
+    n = known.flatten(1).sum((1,)).view(-1, 1, 1, 1)
+    mean = torch.where(n > 0, (x * known).sum((2, 3), keepdim=True) / n.clamp_min(1.0), torch.full_like(n, 0.5))
+    return torch.where(w > 0, mean.expand_as(x), x).to(picture.dtype)

@@ -28,12 +28,16 @@ from .pix2pix import _image_shape, _norm
 __all__ = ["ResnetGenerator", "ResidualBlock"]
 
 
+def _pad(kind: str, n: int) -> nn.Module:
+    return nn.ReflectionPad2d(n) if kind == "reflect" else nn.ZeroPad2d(n)
+
+
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, norm: str):
+    def __init__(self, channels: int, norm: str, padding: str = "reflect"):
         super().__init__()
-        self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm == "none"),
+        self.body = nn.Sequential(_pad(padding, 1), nn.Conv2d(channels, channels, 3, bias=norm == "none"),
                                   *_norm(norm, channels), nn.ReLU(True),
-                                  nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=norm == "none"),
+                                  _pad(padding, 1), nn.Conv2d(channels, channels, 3, bias=norm == "none"),
                                   *_norm(norm, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,22 +50,23 @@ class ResnetGenerator(nn.Module):
     z_dim = 0
 
     def __init__(self, in_channels: int, out_channels: int, width: int = 64, downs: int = 2, blocks: int = 9,
-                 norm: str = "instance"):
+                 norm: str = "instance", padding: str = "reflect"):
         super().__init__()
         self.in_channels, self.out_channels, self.multiple = in_channels, out_channels, 2 ** downs
+        self.padding = padding
         bias = norm == "none"
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=bias), *_norm(norm, width),
+        layers = [_pad(padding, 3), nn.Conv2d(in_channels, width, 7, bias=bias), *_norm(norm, width),
                   nn.ReLU(True)]
         ch = width
         for _ in range(downs):
             layers += [nn.Conv2d(ch, 2 * ch, 3, 2, 1, bias=bias), *_norm(norm, 2 * ch), nn.ReLU(True)]
             ch *= 2
-        layers += [ResidualBlock(ch, norm) for _ in range(blocks)]
+        layers += [ResidualBlock(ch, norm, padding) for _ in range(blocks)]
         for _ in range(downs):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 3, 2, 1, output_padding=1, bias=bias), *_norm(norm, ch // 2),
                        nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
+        layers += [_pad(padding, 3), nn.Conv2d(ch, out_channels, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
@@ -78,9 +83,11 @@ class ResnetGenerator(nn.Module):
 
 @GENERATORS.register("resnet")
 def resnet(info, /, width: int = 64, downs: int = 2, blocks: Optional[int] = None,
-           norm: Literal["instance", "batch", "none"] = "instance") -> ResnetGenerator:
+           norm: Literal["instance", "batch", "none"] = "instance",
+           padding: Literal["reflect", "zero"] = "reflect") -> ResnetGenerator:
     """CycleGAN's ResNet generator image -> image: c7s1, downs stride-2 convolutions, blocks residual
-    blocks (default 6 up to 128 pixels, 9 above), back up, c7s1 + Tanh; instance norm."""
+    blocks (default 6 up to 128 pixels, 9 above), back up, c7s1 + Tanh; instance norm;
+    reflection padding (CycleGAN's) or zero padding (StarGAN's)."""
     c, h, w = _image_shape(info, "resnet")
     fields = getattr(info, "fields", {}) or {}
     c_in = fields["input"].shape[0] if "input" in fields and len(fields["input"].shape) == 3 else c
@@ -95,4 +102,4 @@ def resnet(info, /, width: int = 64, downs: int = 2, blocks: Optional[int] = Non
         blocks = 6 if max(h, w) <= 128 else 9
     if blocks < 0:
         raise ConfigError(f"generator.blocks must not be negative, got {blocks}")
-    return ResnetGenerator(c_in, c, width, downs, blocks, norm)
+    return ResnetGenerator(c_in, c, width, downs, blocks, norm, padding)
