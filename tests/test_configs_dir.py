@@ -32,6 +32,13 @@ def _data_info(data: dict):
         channels = 3 if name in ("stacked", "fashion_mnist_m") else data["channels"]
         shape = (channels, data["image_size"], data["image_size"])
         return DataInfo(kind="image", shape=shape, fields=paired_fields(shape, data.get("pairs", "none")))
+    if name == "fashion_mnist_styles":       # a label field 'domain' beside the pictures
+        from gankit.data.base import Field
+
+        shape = (3, data["image_size"], data["image_size"])
+        return DataInfo(kind="image", shape=shape, n_classes=10,
+                        fields={"x": Field("image", shape), "y": Field("label", (), tuple(map(str, range(10)))),
+                                "domain": Field("label", (), tuple(data["styles"]))})
     if name in ("ring8", "grid25", "swissroll"):
         return DataInfo(kind="vector", shape=(2,))
     if name == "gaussian1d":

@@ -605,7 +605,8 @@ def evaluate(s: EvalSet, metrics: Sequence[str]) -> Dict[str, float]:
 #: Fashion-MNIST-M's pictures go to the Fashion-MNIST classifier turned grey (the mean of their
 #: channels): the one feature space in which translations from Fashion-MNIST can be compared
 #: with them offline (Inception needs a weights file)
-_AUTO_FEATURES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist", "fashion_mnist_m": "fashion_mnist"}
+_AUTO_FEATURES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist", "fashion_mnist_m": "fashion_mnist",
+                  "fashion_mnist_styles": "fashion_mnist"}
 
 
 def auto_features(data_cfg: Dict, kind: str) -> Optional[str]:
