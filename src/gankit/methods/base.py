@@ -31,7 +31,7 @@ from ..registries import METHODS, network_registry
 from ..train.runtime import Runtime
 
 __all__ = ["DataInfo", "Contract", "contract_of", "describe_inputs", "Method", "Adversarial", "resolve_networks", "make_optimizer",
-           "build_scheduler", "Samples"]
+           "build_scheduler", "Samples", "discriminator_logs"]
 
 #: named outputs of sampling: ``x`` (the samples, model space), plus whatever the method shows
 Samples = Dict[str, torch.Tensor]
@@ -529,6 +529,17 @@ class Adversarial(Method):
         self.update_ema()
         self.step_schedulers()
         return logs
+
+
+@torch.no_grad()
+def discriminator_logs(objective, loss: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor,
+                       suffix: str = "") -> Dict[str, torch.Tensor]:
+    """What a discriminator update logs: its loss and its mean output on the real and on the
+    generated samples (as probabilities where the objective works on logits), with ``suffix``
+    after each key for a method with several discriminators."""
+    view = torch.sigmoid if objective.output == "logit" else (lambda t: t)
+    return {f"d_loss{suffix}": loss.detach(), f"d_real{suffix}": view(d_real.detach().float()).mean(),
+            f"d_fake{suffix}": view(d_fake.detach().float()).mean()}
 
 
 def check_positive(key: str, value: int) -> None:

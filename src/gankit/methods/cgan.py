@@ -50,7 +50,7 @@ from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator, D
 from ..objectives.penalties import clip_weights_, gradient_penalty, r1_penalty
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Adversarial, Batch, Contract, DataInfo, check_positive
+from .base import Adversarial, Batch, Contract, DataInfo, discriminator_logs, check_positive
 from .gan import regularise_discriminator
 
 __all__ = ["CGAN"]
@@ -142,10 +142,7 @@ class CGAN(Adversarial):
         rt.step(loss, self.opt_d, "discriminator")
         if self.clip:
             clip_weights_(D, self.clip)
-        view = torch.sigmoid if obj.output == "logit" else (lambda t: t)  # D(x) as a probability for logits
-        with torch.no_grad():
-            return {"d_loss": loss.detach(), "d_real": view(d_real.detach().float()).mean(),
-                    "d_fake": view(d_fake.detach().float()).mean()}
+        return discriminator_logs(obj, loss, d_real, d_fake)
 
     def generator_step(self, batches: List[Batch]) -> Dict[str, Tensor]:
         G, D, rt, obj = self.generator, self.discriminator, self.rt, self.objective

@@ -55,7 +55,7 @@ from ..config import Config
 from ..errors import ConfigError
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Adversarial, Batch, Contract, DataInfo
+from .base import Adversarial, Batch, Contract, DataInfo, discriminator_logs
 from .gan import regularise_discriminator
 from ._pools import HistoryPool, InputPool
 
@@ -170,7 +170,6 @@ class CycleGAN(Adversarial):
         with rt.autocast():
             fake_b, fake_a = self.modules["generator"](a), self.modules["generator_ba"](b)
         logs: Dict[str, Tensor] = {}
-        view = torch.sigmoid if obj.output == "logit" else (lambda t: t)
         for role, opt, real, fake, tag in (("discriminator", self.opt_d, b, fake_b, "b"),
                                            ("discriminator_a", self.opt_da, a, fake_a, "a")):
             D = self.modules[role]
@@ -179,10 +178,7 @@ class CycleGAN(Adversarial):
                 d_real, d_fake = D(real).flatten(), D(shown).flatten()
             loss = 0.5 * obj.d_loss(d_real, d_fake)
             rt.step(loss, opt, role)
-            with torch.no_grad():
-                logs[f"d_loss_{tag}"] = loss.detach()
-                logs[f"d_real_{tag}"] = view(d_real.detach().float()).mean()
-                logs[f"d_fake_{tag}"] = view(d_fake.detach().float()).mean()
+            logs.update(discriminator_logs(obj, loss, d_real, d_fake, "_" + tag))
         self._pending = (batch, fake_b, fake_a)
         return logs
 

@@ -56,7 +56,7 @@ from ..data.pairs import MASK_FILL
 from ..errors import ConfigError
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Batch, Contract, DataInfo, check_positive
+from .base import Batch, Contract, DataInfo, discriminator_logs, check_positive
 from .gan import regularise_discriminator
 from ._paired import Paired
 
@@ -209,7 +209,6 @@ class Inpaint(Paired):
         fake = composite(out, c, inside)
         top, left = hole_boxes(inside, self.local)
         logs: Dict[str, Tensor] = {}
-        view = torch.sigmoid if obj.output == "logit" else (lambda t: t)
         for role, opt, real, shown, tag in (
                 ("discriminator", self.opt_d, x, fake.detach(), ""),
                 ("local_discriminator", self.opt_dl, crop(x, top, left, self.local),
@@ -219,10 +218,7 @@ class Inpaint(Paired):
                 d_real, d_fake = D(real).flatten(), D(shown).flatten()
             loss = 0.5 * obj.d_loss(d_real, d_fake)
             rt.step(loss, opt, role)
-            with torch.no_grad():
-                logs[f"d_loss{tag}"] = loss.detach()
-                logs[f"d_real{tag}"] = view(d_real.detach().float()).mean()
-                logs[f"d_fake{tag}"] = view(d_fake.detach().float()).mean()
+            logs.update(discriminator_logs(obj, loss, d_real, d_fake, tag))
         self._pending = (batch, inside, out, fake, (top, left))
         return logs
 

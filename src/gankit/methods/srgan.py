@@ -72,7 +72,7 @@ from ..errors import ConfigError
 from ..nets.srresnet import upscale_factor
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Batch, Contract, DataInfo, check_positive
+from .base import Batch, Contract, DataInfo, discriminator_logs, check_positive
 from .gan import regularise_discriminator
 from ._paired import Paired
 
@@ -213,10 +213,7 @@ class SRGAN(Paired):
         loss = obj.d_loss(d_real, d_fake)
         rt.step(loss, self.opt_d, "discriminator")
         self._pending = (batch, fake)
-        view = torch.sigmoid if obj.output == "logit" else (lambda t: t)
-        with torch.no_grad():
-            return {"d_loss": loss.detach(), "d_real": view(d_real.detach().float()).mean(),
-                    "d_fake": view(d_fake.detach().float()).mean()}
+        return discriminator_logs(obj, loss, d_real, d_fake)
 
     def generator_step(self, batches: List[Batch]) -> Dict[str, Tensor]:
         G, D, rt = self.generator, self.discriminator, self.rt
