@@ -210,7 +210,7 @@ def test_sampling_given_inputs_and_from_the_pool(tmp_path):
     assert drawn["x"].shape == (12, 1, 16, 16)
     assert all(any(torch.allclose(d, p, atol=1e-6) for p in pool) for d in drawn["input"])
     with pytest.raises(ConfigError, match="'input' must have samples of shape \\(1, 4, 4\\)"):
-        loaded.generate(2, given={"input": torch.zeros(2, 1, 16, 16)})
+        loaded.generate(2, given={"input": torch.zeros(2, 3, 4, 4)})      # (other sizes go in tiles)
     run.method.pool = run.method.pool[:0]
     with pytest.raises(ConfigError, match="no inputs to enlarge: give them"):
         run.generate(2, seed=0)

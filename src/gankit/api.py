@@ -60,22 +60,29 @@ class Run:
     def discriminator(self) -> torch.nn.Module:
         return self.method.discriminator
 
-    def generate(self, n: int, seed: Optional[int] = None, given: Optional[Dict[str, Any]] = None
-                 ) -> Dict[str, torch.Tensor]:
+    def generate(self, n: int, seed: Optional[int] = None, given: Optional[Dict[str, Any]] = None,
+                 dropout: bool = False, tile=None, overlap=None) -> Dict[str, torch.Tensor]:
         """``n`` samples as the method's named outputs, float tensors on the CPU: ``x`` (images
         (N, C, H, W) in [0, 1], vectors (N, D)), the conditions used (``y``: class labels) and
         whatever else the method shows. ``given`` sets conditions (``{"y": 3}`` or one label
         per sample); those not given are drawn from the data's distribution. The
         moving-average networks are used where the run keeps them.
+
+        ``dropout=True`` keeps the generator's dropout on (pix2pix: the paper's noise, so
+        outputs for one input differ; the default is deterministic). Pictures given at another
+        size than the training size are translated in overlapping tiles of the training size
+        (``tile``: pixels on a side or (height, width); ``overlap``: pixels, default a quarter
+        of a tile) and stitched with a smooth blend, for fully convolutional generators.
         """
         g = torch.Generator().manual_seed(seed) if seed is not None else None
-        out = self.method.sample(n, given=given, generator=g)
+        out = self.method.sample(n, given=given, generator=g, dropout=dropout, tile=tile, overlap=overlap)
         return {k: self._to_user(k, v) for k, v in out.items()}
 
-    def sample(self, n: int, seed: Optional[int] = None, given: Optional[Dict[str, Any]] = None) -> torch.Tensor:
+    def sample(self, n: int, seed: Optional[int] = None, given: Optional[Dict[str, Any]] = None,
+               dropout: bool = False, tile=None, overlap=None) -> torch.Tensor:
         """``n`` samples as a float tensor on the CPU: images (N, C, H, W) in [0, 1], vectors
-        (N, D); ``generate(n, seed, given)["x"]``."""
-        return self.generate(n, seed, given)["x"]
+        (N, D); ``generate(n, seed, given, dropout, tile, overlap)["x"]``."""
+        return self.generate(n, seed, given, dropout=dropout, tile=tile, overlap=overlap)["x"]
 
     def _to_user(self, name: str, v: torch.Tensor) -> torch.Tensor:
         f = self.info.fields.get(name)

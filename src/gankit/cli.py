@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     s.add_argument("--label", metavar="L[,L...]", help="class label(s) to generate (conditional runs): --n samples "
                    "of each, one row per label; without it, labels are drawn as often as they occur in the data")
+    s.add_argument("--text", metavar="SENTENCE", action="append", help="text-to-image runs (method cgan_text): a "
+                   "sentence to draw, e.g. --text 'a pair of sneakers'; --n samples of each, one row per --text (give "
+                   "it several times); words the run never read are left out")
     s.add_argument("--input", metavar="FILE_OR_FOLDER", help="condition images (runs conditioned on an image): "
                    "an image folder, an image file, .npz or .npy; one output per input")
     s.add_argument("--to", metavar="DOMAIN[,DOMAIN...]", help="translation runs: the target domain(s), by name or "
@@ -75,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--mask", metavar="X,Y,W,H_OR_FILE", help="completion runs (method inpaint): the region of the "
                    "--input pictures to fill, a rectangle in pixels (left, top, width, height) or a black and white "
                    "picture of the same size (white: fill), or a folder/.npz of one per input")
+    s.add_argument("--tile", type=int, metavar="PIXELS", help="image-to-image runs with a fully convolutional "
+                   "generator: --input pictures of another size than the training size are translated in tiles of "
+                   "this side (default: the training size), stitched with a smooth blend; setting it tiles any size")
+    s.add_argument("--overlap", type=int, metavar="PIXELS", help="pixels by which neighbouring tiles overlap "
+                   "(default: a quarter of a tile); the blend passes from one tile to the next across them")
+    s.add_argument("--dropout", action="store_true", help="keep the generator's dropout on while sampling (pix2pix: "
+                   "its noise, so outputs for one input differ); the default is deterministic")
+    s.add_argument("--repeat", type=int, default=1, metavar="K", help="translate each --input picture K times, side "
+                   "by side (with --dropout: K different outputs each; default 1)")
 
     e = sub.add_parser("eval", help="evaluate a run (or two sample sets) with FID, KID, IS, precision/recall ...",
                        description="Evaluate a run's generator against the held-out split of its data set, or "
@@ -176,7 +188,7 @@ def _conditions(run, args):
     run that takes no such condition or values it cannot take."""
     from .errors import ConfigError
 
-    fields = {name: run.info.fields[name] for name in run.method.contract.conditions if name in run.info.fields}
+    fields = run.method.condition_fields()
     method = run.config.method["name"]
     takes = ", ".join(f"{k} ({f.kind})" for k, f in fields.items()) or "no conditions"
     given, n, nrow = {}, args.n, None
@@ -192,6 +204,15 @@ def _conditions(run, args):
             raise ConfigError("--label: give at least one class number")
         given[name] = [lab for lab in labels for _ in range(args.n)]
         n, nrow = args.n * len(labels), args.n
+    if getattr(args, "text", None):
+        name = next((k for k, f in fields.items() if f.kind == "tokens"), None)
+        if name is None:
+            raise ConfigError(f"--text: the {method} method of this run takes {takes}; sentences are read by "
+                              "text-to-image runs (method cgan_text, e.g. on data fashion_mnist_text)")
+        if given:
+            raise ConfigError("--text and --label both choose what to draw; give one of them")
+        given[name] = [sentence for sentence in args.text for _ in range(args.n)]
+        n, nrow = args.n * len(args.text), args.n
     if getattr(args, "to", None) is not None:
         given, n, nrow = _targets(run, args, fields, takes)
     if args.input is not None:
@@ -204,9 +225,12 @@ def _conditions(run, args):
         if kind != "image":
             raise ConfigError(f"--input {args.input}: expected images, got an array of shape {tuple(images.shape)}")
         want = tuple(fields[name].shape)
-        if tuple(images.shape[1:]) != want:
+        if images.shape[1] != want[0]:      # another size is translated in tiles (where the generator allows)
             raise ConfigError(f"--input {args.input}: images of {tuple(images.shape[1:])} (channels, height, width), "
-                              f"but this run takes {want}; resize or convert them")
+                              f"but this run takes {want}; convert them to {want[0]} channel(s)")
+        if getattr(args, "repeat", 1) > 1:      # each picture K times, side by side
+            images = images.repeat_interleave(args.repeat, 0)
+            nrow = nrow or args.repeat
         if "domain" in given and getattr(args, "to", None) is not None:   # every picture into every target
             k = len(given["domain"]) // args.n
             given["domain"] = [d for d in given["domain"][::args.n] for _ in range(len(images))]
@@ -347,9 +371,16 @@ def cmd_sample(args) -> int:
                           "without suffix: one PNG per sample)")
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
+    if args.repeat < 1:
+        raise ConfigError(f"--repeat must be at least 1, got {args.repeat}")
+    if args.repeat > 1 and args.input is None:
+        raise ConfigError("--repeat translates each --input picture several times: give --input FILE_OR_FOLDER too")
+    if (args.tile is not None or args.overlap is not None) and args.input is None:
+        raise ConfigError("--tile and --overlap cut the --input pictures into tiles: give --input FILE_OR_FOLDER too")
     run = load_run(args.run_dir)
     given, n, nrow = _conditions(run, args)
-    samples = run.generate(n, seed=args.seed, given=given)
+    samples = run.generate(n, seed=args.seed, given=given, dropout=args.dropout, tile=args.tile,
+                           overlap=args.overlap)
     if as_folder:
         _save_folder(samples["x"], out)
     elif out.suffix.lower() == ".npz":

@@ -34,7 +34,7 @@ class Field:
     """What is known about one field, without its samples (kept in checkpoints)."""
     kind: str                              #: one of FIELD_KINDS
     shape: Tuple[int, ...]                 #: one sample: (C, H, W), (D,), () for a label, (K,), (L,)
-    classes: Optional[Tuple[str, ...]] = None   #: label / multi-label names, index = value
+    classes: Optional[Tuple[str, ...]] = None   #: label / multi-label names, index = value; a tokens field's vocabulary
     frequencies: Optional[Tuple[float, ...]] = None  #: how often each class occurs (labels)
 
     def to_dict(self) -> dict:
@@ -188,7 +188,8 @@ class Dataset:
     #: the kind of each extra field (default: image for uint8 (N, C, H, W), label for integers (N,),
     #: vector for floats (N, D), multilabel for floats (N, K) given as such)
     extra_classes: Dict[str, List[str]] = field(default_factory=dict)
-    #: names of the classes of an extra label field, index = value (default: "0", "1", ...)
+    #: names of the classes of an extra label field, index = value (default: "0", "1", ...); for a
+    #: tokens field, its vocabulary (index = word number)
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "vector", "tokens"):
@@ -239,6 +240,8 @@ class Dataset:
                 classes = tuple(str(i) for i in range(int(t.max()) + 1 if len(t) else 0))
             elif kind == "multilabel":
                 classes = tuple(str(i) for i in range(t.shape[1]))
+            elif kind == "tokens" and name in self.extra_classes:   # the vocabulary, index = word number
+                classes = tuple(self.extra_classes[name])
             out[name] = Field(kind, tuple(t.shape[1:]), classes)
         return out
 

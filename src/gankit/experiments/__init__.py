@@ -28,6 +28,10 @@ EXPERIMENTS = {
     "condition-ignored": ("condition_ignored", "a discriminator that sees only x lets G(c, z) ignore c; the "
                           "lecture's mismatched pairs make it obey"),
     "theory1d": ("theory1d", "Goodfellow et al.'s Figure 1, D* = p_data/(p_data+p_g), V = -log 4 + 2 JSD"),
+    "cycle-hides": ("cycle_hides", "CycleGAN garments -> two-tone silhouettes: the translation carries the shading "
+                    "no silhouette holds; how blur, noise and requantisation of it break the way back"),
+    "infogan-codes": ("infogan_codes", "an InfoGAN run's latent traversals, and its categorical code as a clustering "
+                      "beside k-means on pixels and on classifier features"),
 }
 
 

@@ -17,6 +17,7 @@ the method shows: the conditions it used, inputs, reconstructions ...).
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -111,6 +112,8 @@ class Contract:
       compared with domain B's held-out images); None: the main data.
     * ``optim``: the method's own defaults for the ``optim`` section (StarGAN's paper trains
       at 1e-4), used for the keys a config does not set.
+    * ``data_kinds``: the kinds of ``x`` the method works on (stackgan: ``("image",)``); empty:
+      any. Other data is refused before anything is written.
     """
     needs: Tuple[str, ...] = ("x",)
     conditions: Tuple[str, ...] = ()
@@ -123,6 +126,7 @@ class Contract:
     inputs: Mapping[str, str] = field(default_factory=dict)
     reference: Optional[str] = None
     optim: Mapping[str, Any] = field(default_factory=dict)
+    data_kinds: Tuple[str, ...] = ()
 
 
 def describe_inputs(info: DataInfo, method_name: str) -> DataInfo:
@@ -147,6 +151,9 @@ def contract_of(method_name: str) -> Contract:
 def check_data(method_name: str, info: DataInfo) -> None:
     """Refuse data that lacks a field the method trains on, with what to do."""
     contract = contract_of(method_name)
+    if contract.data_kinds and info.kind not in contract.data_kinds:
+        raise ConfigError(f"method {method_name} works on {' or '.join(contract.data_kinds)} data; this data set "
+                          f"holds {info.kind} samples (use fashion_mnist, mnist, a folder of pictures ...)")
     for name in contract.needs:
         if name not in info.fields:
             what = "class labels (field y)" if name == "y" else f"a field '{name}'"
@@ -158,7 +165,8 @@ def check_data(method_name: str, info: DataInfo) -> None:
                                  "e.g. --set data.pairs=edges, or give an .npz with an 'input' array "
                                  "(data.fields: [input])" if name == "input" else
                                  "; make masked pictures of an image data set with data.pairs=mask (or mask_centre, "
-                                 "mask_free), e.g. --set data.pairs=mask" if name == "mask" else ""))
+                                 "mask_free), e.g. --set data.pairs=mask" if name == "mask" else
+                                 "; sentences come with --data fashion_mnist_text" if name == "text" else ""))
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
@@ -367,9 +375,16 @@ class Method(abc.ABC):
             out[name] = torch.multinomial(p, n, replacement=True, generator=generator)
         return out
 
-    def check_given(self, given: Mapping[str, Any], n: int) -> Dict[str, torch.Tensor]:
+    def condition_fields(self) -> Dict[str, Field]:
+        """What sampling can be given, each described by its :class:`Field`: the contract's
+        conditions (fields of the data); a method with conditions of its own that are no data
+        field (InfoGAN's latent codes) adds them, and ``gankit sample --label`` finds them here."""
+        return {name: self.info.fields[name] for name in self.contract.conditions if name in self.info.fields}
+
+    def check_given(self, given: Mapping[str, Any], n: int, any_size: bool = False) -> Dict[str, torch.Tensor]:
         """``given`` conditions as CPU tensors of ``n`` rows each; a clear error for a field the
-        method takes no condition on, a label out of range or a wrong shape."""
+        method takes no condition on, a label out of range or a wrong shape (``any_size``:
+        pictures of any height and width, with the field's channels)."""
         out = {}
         for name, value in given.items():
             if name not in self.contract.conditions:
@@ -386,7 +401,8 @@ class Method(abc.ABC):
                     bad = int(t.max()) if int(t.max()) >= k else int(t.min())
                     raise ConfigError(f"label {bad} is out of range: this run's data has {k} classes "
                                       f"(0..{k - 1}: {', '.join(f.classes[:12])}{' ...' if k > 12 else ''})")
-            elif tuple(t.shape[1:]) != tuple(f.shape):
+            elif tuple(t.shape[1:]) != tuple(f.shape) and not (
+                    any_size and f.kind == "image" and t.dim() == 4 and t.shape[1] == f.shape[0]):
                 raise ConfigError(f"'{name}' must have samples of shape {tuple(f.shape)}, got {tuple(t.shape[1:])}")
             if len(t) != n:
                 raise ConfigError(f"{len(t)} values of '{name}' given for {n} samples")
@@ -411,7 +427,8 @@ class Method(abc.ABC):
 
     @torch.no_grad()
     def sample(self, n: int, given: Optional[Mapping[str, Any]] = None, generator: Optional[torch.Generator] = None,
-               batch_size: int = SAMPLE_BATCH, skip_batches: int = 0) -> Samples:
+               batch_size: int = SAMPLE_BATCH, skip_batches: int = 0, dropout: bool = False,
+               tile=None, overlap=None) -> Samples:
         """``n`` samples as named outputs on the CPU, float32 (``x``: images in [-1, 1]).
 
         Conditions the method takes but that are not ``given`` are drawn from the data's
@@ -420,8 +437,20 @@ class Method(abc.ABC):
         ``generator`` to leave the global random state untouched. The draws go batch by
         batch (conditions, then noise); ``skip_batches`` draws and drops that many whole
         batches first, so a process can generate its share of a larger draw.
+
+        ``dropout`` keeps the generators' dropout layers active (pix2pix's noise: several
+        outputs for one input differ; with a ``generator`` the masks come from it too); a
+        generator without dropout is refused. Pictures given at a size other than the training
+        size (or with ``tile`` set: pixels on a side, or (height, width)) are translated tile by
+        tile and stitched, the tiles ``overlap`` pixels apart (default a quarter of a tile):
+        see :mod:`gankit.methods._tiles`; ``tile=False`` takes the pictures as they are.
         """
-        given = self.check_given(given or {}, n)
+        from . import _tiles
+
+        given = given or {}
+        if tile is not False and _tiles.wants_tiles(self, given, tile):
+            return _tiles.sample_tiled(self, n, given, generator, tile, overlap, batch_size, dropout)
+        given = self.check_given(given, n, any_size=True) if tile is False else self.check_given(given, n)
         for _ in range(skip_batches):
             self.draw_conditions(batch_size, generator)
             self.noise(batch_size, generator)
@@ -430,7 +459,15 @@ class Method(abc.ABC):
         for net in nets:
             net.eval()
         out: Dict[str, List[torch.Tensor]] = {}
+        rng = contextlib.nullcontext()
         try:
+            if dropout:
+                self._dropout_on()
+                if generator is not None:   # the masks from the seeded draw, the global state untouched
+                    cuda = self.rt.device.type == "cuda"
+                    rng = torch.random.fork_rng(devices=[self.rt.device.index or 0] if cuda else [])
+                    rng.__enter__()
+                    torch.manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
             for start in range(0, n, batch_size):
                 k = min(batch_size, n - start)
                 drawn = self.draw_conditions(k, generator) if self.contract.conditions else {}
@@ -441,11 +478,25 @@ class Method(abc.ABC):
                 for name, v in result.items():
                     out.setdefault(name, []).append(v.float().cpu() if v.is_floating_point() else v.cpu())
         finally:
+            rng.__exit__(None, None, None)
             for net, mode in zip(nets, modes):
                 net.train(mode)
         if not out:
             return {"x": torch.empty(0, *self.info.shape)}
         return {name: torch.cat(v) for name, v in out.items()}
+
+    def _dropout_on(self) -> None:
+        """Put the dropout layers of the generator roles' sampling networks in training mode;
+        a ConfigError when they have none."""
+        roles = [r for r, registry in self.contract.roles.items() if registry == "generator"]
+        layers = [m for r in roles for m in self.for_sampling(r).modules()
+                  if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0]
+        if not layers:
+            names = ", ".join(f"{r} ({self.network_name(r)})" for r in roles)
+            raise ConfigError(f"dropout at sampling time: this run's generator {names} has no dropout layers, so its "
+                              "output is a function of its input; a pix2pix unet with generator.dropout > 0 has them")
+        for m in layers:
+            m.train()
 
     # ------------------------------------------------------------------ state
     def extra_state(self) -> Dict[str, Any]:

@@ -39,7 +39,7 @@ class frequencies).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Union
+from typing import Any, Dict, List, Literal, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -53,10 +53,61 @@ from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, discriminator_logs, check_positive
 from .gan import regularise_discriminator
 
-__all__ = ["CGAN"]
+__all__ = ["CGAN", "realism", "wrong_labels", "judges_mismatch", "pair_d_loss", "pair_g_loss"]
 
 Tensor = torch.Tensor
 ObjectiveSpec = OBJECTIVES.spec_type()
+
+
+def realism(out: Dict[str, Tensor]) -> Tensor:
+    """The realism score of a conditional discriminator's outputs (``score`` or ``real``)."""
+    return out["score"] if "score" in out else out["real"]
+
+
+def wrong_labels(rt: Runtime, y: Tensor, n_classes: int) -> Tensor:
+    """A label other than y for every sample, uniform over the other classes (drawn through the
+    runtime, so several processes stay in lockstep)."""
+    u = rt.rand(len(y))
+    return (y + 1 + (u * (n_classes - 1)).long().clamp_max(n_classes - 2)) % n_classes
+
+
+def judges_mismatch(design: str, mismatch_weight: float) -> bool:
+    """Whether a discriminator of ``design`` is shown real samples with wrong conditions."""
+    return bool(mismatch_weight) and design in ("joint", "projection", "two_branch")
+
+
+def pair_d_loss(obj, design: str, out_real: Dict[str, Tensor], out_fake: Dict[str, Tensor],
+                out_wrong: Optional[Dict[str, Tensor]], y: Tensor, mismatch_weight: float, ac_weight: float,
+                ac_generated: bool) -> Tensor:
+    """The discriminator's loss on (real x, its c), (generated x, its c) and, where the design
+    takes them (``out_wrong`` not None), (real x, a wrong c): see the module's formula."""
+    w = mismatch_weight
+    d_real, d_fake = realism(out_real), realism(out_fake)
+    if design in ("joint", "projection"):
+        loss = obj.d_loss(d_real, d_fake)
+        if out_wrong is not None:
+            loss = (loss + w * obj.d_loss(d_real, out_wrong["score"])) / (1 + w)
+        return loss
+    loss = obj.d_loss(d_real, d_fake)
+    if design == "two_branch" and out_wrong is not None:
+        loss = loss + w * obj.d_loss(out_real["match"], out_wrong["match"])
+    elif design == "acgan":
+        ce = F.cross_entropy(out_real["logits"].float(), y)
+        if ac_generated:
+            ce = ce + F.cross_entropy(out_fake["logits"].float(), y)
+        loss = loss + ac_weight * ce
+    return loss
+
+
+def pair_g_loss(obj, design: str, out: Dict[str, Tensor], y: Tensor, mismatch_weight: float,
+                ac_weight: float) -> Tensor:
+    """The generator's loss on the discriminator's outputs for (G(c, z), c)."""
+    loss = obj.g_loss(realism(out))
+    if design == "two_branch" and mismatch_weight:
+        loss = loss + mismatch_weight * obj.g_loss(out["match"])
+    elif design == "acgan":
+        loss = loss + ac_weight * F.cross_entropy(out["logits"].float(), y)
+    return loss
 
 
 class CGAN(Adversarial):
@@ -101,11 +152,10 @@ class CGAN(Adversarial):
 
     def wrong_labels(self, y: Tensor) -> Tensor:
         """A label other than y for every sample, uniform over the other classes."""
-        u = self.rt.rand(len(y))
-        return (y + 1 + (u * (self.n_classes - 1)).long().clamp_max(self.n_classes - 2)) % self.n_classes
+        return wrong_labels(self.rt, y, self.n_classes)
 
     def _realism(self, out: Dict[str, Tensor]) -> Tensor:
-        return out["score"] if "score" in out else out["real"]
+        return realism(out)
 
     def _penalty(self, D, real: Tensor, fake: Tensor, y: Tensor) -> Tensor:
         critic = lambda x: self._realism(D(x, y))  # noqa: E731 - the penalty differentiates D at fixed c
@@ -118,25 +168,12 @@ class CGAN(Adversarial):
         D, rt, obj = self.discriminator, self.rt, self.objective
         x, y = batch["x"], batch["y"]
         fake = self.generated(len(x), y)
-        w = self.mismatch_weight
         with rt.autocast():
             out_real, out_fake = D(x, y), D(fake, y)
-            out_wrong = D(x, self.wrong_labels(y)) if w and self.design in ("joint", "projection", "two_branch") \
-                else None
-        d_real, d_fake = self._realism(out_real), self._realism(out_fake)
-        if self.design in ("joint", "projection"):
-            loss = obj.d_loss(d_real, d_fake)
-            if out_wrong is not None:
-                loss = (loss + w * obj.d_loss(d_real, out_wrong["score"])) / (1 + w)
-        else:
-            loss = obj.d_loss(d_real, d_fake)
-            if self.design == "two_branch" and out_wrong is not None:
-                loss = loss + w * obj.d_loss(out_real["match"], out_wrong["match"])
-            elif self.design == "acgan":
-                ce = F.cross_entropy(out_real["logits"].float(), y)
-                if self.ac_generated:
-                    ce = ce + F.cross_entropy(out_fake["logits"].float(), y)
-                loss = loss + self.ac_weight * ce
+            out_wrong = D(x, self.wrong_labels(y)) if judges_mismatch(self.design, self.mismatch_weight) else None
+        d_real, d_fake = realism(out_real), realism(out_fake)
+        loss = pair_d_loss(obj, self.design, out_real, out_fake, out_wrong, y, self.mismatch_weight, self.ac_weight,
+                           self.ac_generated)
         if self.penalty != "none":
             loss = loss + self._penalty(D, x, fake, y)
         rt.step(loss, self.opt_d, "discriminator")
@@ -149,11 +186,7 @@ class CGAN(Adversarial):
         y = batches[-1]["y"]
         with rt.autocast():
             out = D(G(self.noise(len(y)), y), y)
-        loss = obj.g_loss(self._realism(out))
-        if self.design == "two_branch" and self.mismatch_weight:
-            loss = loss + self.mismatch_weight * obj.g_loss(out["match"])
-        elif self.design == "acgan":
-            loss = loss + self.ac_weight * F.cross_entropy(out["logits"].float(), y)
+        loss = pair_g_loss(obj, self.design, out, y, self.mismatch_weight, self.ac_weight)
         rt.step(loss, self.opt_g, "generator")
         return {"g_loss": loss.detach()}
 

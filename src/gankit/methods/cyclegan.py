@@ -42,7 +42,8 @@ inputs of A kept in the checkpoint (as pix2pix does). Evaluation translates doma
 held-out split and compares the translations with domain B's held-out images (the
 contract's ``reference``: FID ...); the method's metrics are ``translation_accuracy`` (the
 Fashion-MNIST classifier still recognises the garment in the translation) and
-``cycle_error`` (mean |a - G_BA(G_AB(a))| on held-out A).
+``cycle_error`` (mean |a - G_BA(G_AB(a))| on held-out A) and ``domain_accuracy`` (a classifier
+of the two domains, trained on real training pictures of both, puts the translation in B).
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class CycleGAN(Adversarial):
                "discriminator": "discriminator", "discriminator_a": "discriminator"},
         auto={"generator": "resnet", "generator_ba": "resnet",
               "discriminator": "patchgan", "discriminator_a": "patchgan"},
-        ema=("generator", "generator_ba"), metrics=("translation_accuracy", "cycle_error"))
+        ema=("generator", "generator_ba"), metrics=("translation_accuracy", "cycle_error", "domain_accuracy"))
     discriminator_roles = ("discriminator", "discriminator_a")
 
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, objective: Union[str, Dict[str, Any]],

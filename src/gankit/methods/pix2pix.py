@@ -25,7 +25,10 @@ by bicubic interpolation before G and D see them.
 
 Sampling: given inputs (``given={"input": ...}``, ``gankit sample --input``) give one
 output each; outputs are ``x`` and the ``input`` used. Sampling puts the networks in eval
-mode, so dropout is off and an output is a function of its input. With no inputs given
+mode, so dropout is off and an output is a function of its input, unless ``dropout=True``
+(``gankit sample --dropout``) keeps it on, as the paper does at test time, so that several
+outputs for one input differ. Inputs larger than the training size (or of any other size)
+go through in tiles (:mod:`gankit.methods._tiles`). With no inputs given
 (the sample grids during training, distribution metrics on generated samples alone) the
 inputs are drawn from a pool of the first ``pool`` training inputs the run saw, kept in
 the checkpoint (``extra_state``), so a run samples without its data set and the same way
@@ -86,7 +89,7 @@ class Pix2Pix(Paired):
         if h % h_in or w % w_in or h // h_in != w // w_in:
             raise ConfigError(f"method pix2pix needs inputs of x's size ({h}x{w}) or that size divided by a whole "
                               f"factor, got {h_in}x{w_in}")
-        self.size = (h, w)
+        self.size, self.factor = (h, w), h // h_in     # low-resolution inputs: enlarged by the factor
         g = self.build_network("generator")
         if getattr(g, "z_dim", 0):
             raise ConfigError(f"generator '{self.network_name('generator')}' maps noise to images; method pix2pix "
@@ -102,9 +105,11 @@ class Pix2Pix(Paired):
 
     # ------------------------------------------------------------------ pieces
     def condition(self, c: Tensor) -> Tensor:
-        """The input at x's size (bicubic upsampling for low-resolution inputs), model space."""
-        if tuple(c.shape[-2:]) != self.size:
-            c = F.interpolate(c.float(), size=self.size, mode="bicubic", align_corners=False).clamp_(-1, 1)
+        """The input at x's size (bicubic upsampling of low-resolution inputs by the data's
+        factor, so pictures of any size, or tiles of them, are enlarged alike), model space."""
+        if self.factor != 1:
+            size = (c.shape[-2] * self.factor, c.shape[-1] * self.factor)
+            c = F.interpolate(c.float(), size=size, mode="bicubic", align_corners=False).clamp_(-1, 1)
         return c
 
     def pair(self, c: Tensor, x: Tensor) -> Tensor:

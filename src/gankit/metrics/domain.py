@@ -11,6 +11,11 @@ whose accuracy it reports as the ceiling (``domain_accuracy_real``: how often it
 the domain of real pictures it never saw). The trained weights are cached on disk under
 the evaluation cache, keyed by the data's config section, so periodic evaluation trains it
 once.
+
+Two-domain translation (cyclegan, shared_latent) has no ``domain`` field: its two data sets
+are the two domains. :func:`two_domains` puts their pictures together (domain 0: the main
+data, 1: the further source), one channel repeated to three where the domains differ, in a
+seeded shuffled order, so the held-out tenth holds both domains.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["DomainClassifier", "train_domain_classifier", "domain_classifier"]
+__all__ = ["DomainClassifier", "train_domain_classifier", "domain_classifier", "two_domains", "match_channels"]
 
 #: bumped when the classifier or its training changes, so old cache files are not used
 VERSION = 1
@@ -71,6 +76,25 @@ def train_domain_classifier(x: torch.Tensor, domain: torch.Tensor, n_domains: in
         opt.step()
     net.eval()
     return net, accuracy(net, x[n - n_test:], domain[n - n_test:])
+
+
+def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Pictures ``x`` (N, C, H, W) with ``channels`` channels: one channel repeated, or as they are."""
+    if x.shape[1] == channels:
+        return x
+    if x.shape[1] != 1:
+        raise ValueError(f"cannot give pictures of {x.shape[1]} channels {channels}")
+    return x.expand(-1, channels, -1, -1)
+
+
+def two_domains(x_a: torch.Tensor, x_b: torch.Tensor, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(the pictures of domains A and B together, in an order shuffled by ``seed``, their domains:
+    0 for A, 1 for B); a grey domain beside a colour one is repeated to three channels."""
+    c = max(x_a.shape[1], x_b.shape[1])
+    x = torch.cat([match_channels(x_a, c), match_channels(x_b, c)])
+    domain = torch.cat([torch.zeros(len(x_a), dtype=torch.long), torch.ones(len(x_b), dtype=torch.long)])
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    return x[order], domain[order]
 
 
 @torch.no_grad()

@@ -77,6 +77,9 @@ class EvalSet:
     [0, 1]), such as the ``input`` each was made from and its ``reconstruction`` (an unpaired
     translation run); :meth:`output` gives one of them (gathered when sharded).
 
+    ``method`` is the run's :class:`~gankit.methods.base.Method` (None for two sample sets), for
+    metrics that read its networks (``unsupervised_accuracy``: InfoGAN's Q on real pictures).
+
     ``heldout`` loads the samples of the split the run never trained on (same space as
     ``real``); ``real_in_heldout`` says that ``real`` is the first ``len(real)`` of them, so a
     metric that needs further held-out samples (Parzen's validation set) can take others.
@@ -89,7 +92,9 @@ class EvalSet:
                  real_in_heldout: bool = False, fake_labels: Optional[torch.Tensor] = None,
                  real_labels: Optional[torch.Tensor] = None, fake_targets: Optional[torch.Tensor] = None,
                  outputs: Optional[Dict[str, torch.Tensor]] = None,
-                 train_data: Optional[Callable[[], Tuple[Dict, object]]] = None):
+                 train_data: Optional[Callable[[], Tuple[Dict, object]]] = None,
+                 domains: Optional[Callable[[], Tuple[Dict, torch.Tensor, torch.Tensor]]] = None,
+                 method=None):
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real samples have shape {tuple(real.shape[1:])} but generated ones "
                              f"{tuple(fake.shape[1:])}; evaluate samples of the same kind")
@@ -108,7 +113,10 @@ class EvalSet:
         self.fake_targets_local = fake_targets  #: the target of each generated sample (image-to-image runs)
         self.outputs_local = dict(outputs or {})  #: further named outputs of this process's samples
         self._train_data = train_data          #: () -> (the training data's config section, its Dataset)
+        #: () -> (a key, pictures of two domains, their domain 0 or 1): a two-domain run's real training pictures
+        self._domains = domains
         self._outputs: Dict[str, torch.Tensor] = {}
+        self.method = method                   #: the run's Method (None for two sample sets): metrics that read its networks
 
     def output(self, name: str) -> torch.Tensor:
         """The generated samples' further output ``name`` (gathered when sharded)."""
@@ -431,6 +439,29 @@ def _bicubic(s: EvalSet, /) -> Dict[str, float]:
     return out
 
 
+@METRICS.register("fid_stage1")
+def _fid_stage1(s: EvalSet, /) -> Dict[str, float]:
+    """Two-stage runs (stackgan): FID of the first stage's pictures (the output ``stage1``)
+    against the real pictures averaged down to that size (each block of factor x factor pixels
+    to its mean); both are then enlarged alike (nearest neighbour) to the real pictures' size,
+    which the feature extractor takes."""
+    from .fid import fid
+
+    stage1, real = s.output("stage1"), s.real
+    factor = real.shape[-1] // stage1.shape[-1]
+    if stage1.dim() != 4 or factor < 1 or tuple(stage1.shape[-2:]) != (real.shape[-2] // factor,
+                                                                      real.shape[-1] // factor):
+        raise ConfigError(f"fid_stage1: the first stage's pictures ({tuple(stage1.shape[1:])}) are not the real "
+                          f"pictures ({tuple(real.shape[1:])}) made smaller by a whole factor")
+    size = tuple(real.shape[-2:])
+
+    def up(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x.float(), size=size, mode="nearest")
+
+    small = torch.nn.functional.avg_pool2d(real.float(), factor)
+    return {"fid_stage1": fid(s._features(up(small)), s._features(up(stage1)))}
+
+
 def _completions(s: EvalSet, metric: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(completions, targets, masks, inputs) of a completion run's held-out pictures."""
     if s.fake_targets is None or "mask" not in s.outputs_local or "input" not in s.outputs_local:
@@ -506,9 +537,18 @@ def _domain_accuracy(s: EvalSet, /) -> Dict[str, float]:
     domains, trained on the run's real training pictures (:mod:`gankit.metrics.domain`), puts in
     their target domain (domain_accuracy_real: its accuracy on real pictures it was not trained
     on, the ceiling; domain_accuracy_input: how often the untranslated inputs already are in
-    the target domain, the identity mapping's score)."""
-    from .domain import accuracy, domain_classifier
+    the target domain, the identity mapping's score). Two-domain translation (cyclegan,
+    shared_latent: data -> data_b): the classifier of the two domains is trained on real
+    training pictures of both (the first 5,000 of each) and the target is domain B."""
+    from .domain import accuracy, domain_classifier, match_channels
 
+    if "domain" not in s.outputs_local and s._domains is not None:   # two domains (cyclegan, shared_latent): A -> B
+        key, x, domain = s._domains()
+        net, real_acc = domain_classifier(key, x, domain, 2, cache_dir())
+        target = torch.ones(len(s.fake), dtype=torch.long)
+        return {"domain_accuracy": accuracy(net, match_channels(s.fake, x.shape[1]), target),
+                "domain_accuracy_real": real_acc,
+                "domain_accuracy_input": accuracy(net, match_channels(s.output("input"), x.shape[1]), target)}
     target = s.output("domain")
     section, data = s.train_data
     if "domain" not in data.extra:
@@ -606,7 +646,7 @@ def evaluate(s: EvalSet, metrics: Sequence[str]) -> Dict[str, float]:
 #: channels): the one feature space in which translations from Fashion-MNIST can be compared
 #: with them offline (Inception needs a weights file)
 _AUTO_FEATURES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist", "fashion_mnist_m": "fashion_mnist",
-                  "fashion_mnist_styles": "fashion_mnist"}
+                  "fashion_mnist_styles": "fashion_mnist", "fashion_mnist_text": "fashion_mnist"}
 
 
 def auto_features(data_cfg: Dict, kind: str) -> Optional[str]:
@@ -710,7 +750,9 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
                 real_in_heldout=real_is_heldout, fake_labels=generated.get("y", input_labels),
                 real_labels=real_data.y[:n_real] if real_data.y is not None else None, fake_targets=targets,
                 outputs={k: v for k, v in generated.items() if k not in ("x", "y")},
-                train_data=lambda: (data_section(run, source), _training_dataset(run, source)))
+                train_data=lambda: (data_section(run, source), _training_dataset(run, source)),
+                domains=(lambda: _two_domains(run, source)) if source is not None else None,
+                method=run.method)
     return evaluate(s, metrics)
 
 
@@ -847,6 +889,17 @@ def _training_dataset(run, source: Optional[str] = None):
 
     data = _training_data(run, source)
     return data if data is not None else build_data(run.config, split="train", source=source)
+
+
+def _two_domains(run, source: str, per_domain: int = 5000) -> Tuple[Dict, torch.Tensor, torch.Tensor]:
+    """(a key of the data, the first ``per_domain`` training pictures of the main data (domain 0)
+    and of the further source ``source`` (domain 1) in a seeded shuffled order, their domains),
+    for the classifier of a two-domain run's domains."""
+    from .domain import two_domains
+
+    x_a, x_b = (_training_dataset(run, s).x for s in (None, source))
+    key = {"a": dict(data_section(run)), "b": dict(data_section(run, source)), "per_domain": per_domain}
+    return (key, *two_domains(x_a[:per_domain], x_b[:per_domain]))
 
 
 def _train_samples(run, source: Optional[str] = None) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 The generator G(c, z) is the configured generator with a one-hot code of the class appended
 to its noise (Mirza & Osindero 2014): the configured network is built for
-``z_dim + n_classes`` inputs, so every generator with a ``z_dim`` works.
+``z_dim + n_classes`` inputs, so every generator with a ``z_dim`` works. With an ``encoder``
+(a module with a ``dim``: the sentence encoder of :mod:`gankit.nets.text`), the encoder's code
+of the condition takes the one-hot code's place everywhere below (text-to-image).
 
 The discriminator designs of the lecture and of the two papers users reach for, each
 built around the configured discriminator (its penultimate ``features`` and its ``head``):
@@ -26,7 +28,7 @@ normalisation reaches them like every other layer.
 """
 from __future__ import annotations
 
-from typing import Dict, Literal
+from typing import Dict, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -47,17 +49,27 @@ def one_hot(y: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor
     return F.one_hot(y.long(), n_classes).to(dtype)
 
 
-class ConditionalGenerator(nn.Module):
-    """G(z, c) = base([z, onehot(c)]); ``base`` takes ``z_dim + n_classes`` inputs."""
+def condition_code(c: torch.Tensor, n_classes: int, encoder: Optional[nn.Module], dtype: torch.dtype) -> torch.Tensor:
+    """The code a conditional network reads for condition ``c``: the ``encoder``'s output (a
+    sentence encoder for word numbers), or the one-hot code of a class label."""
+    return one_hot(c, n_classes, dtype) if encoder is None else encoder(c).to(dtype)
 
-    def __init__(self, base: nn.Module, z_dim: int, n_classes: int):
+
+class ConditionalGenerator(nn.Module):
+    """G(z, c) = base([z, code(c)]); code(c) is onehot(c) (``base`` takes ``z_dim + n_classes``
+    inputs) or, with an ``encoder`` (a module with a ``dim``), encoder(c) (``z_dim + dim`` inputs)."""
+
+    def __init__(self, base: nn.Module, z_dim: int, n_classes: int, encoder: Optional[nn.Module] = None):
         super().__init__()
-        if getattr(base, "z_dim", None) != z_dim + n_classes:
-            raise ConfigError("the conditional generator's network must take z_dim + n_classes inputs")
+        width = n_classes if encoder is None else encoder.dim
+        if getattr(base, "z_dim", None) != z_dim + width:
+            raise ConfigError("the conditional generator's network must take z_dim + the condition code's width "
+                              "(n_classes, or the encoder's dim) inputs")
         self.base, self.z_dim, self.n_classes = base, z_dim, n_classes
+        self.encoder = encoder
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.base(torch.cat([z, one_hot(y, self.n_classes, z.dtype)], 1))
+        return self.base(torch.cat([z, condition_code(y, self.n_classes, self.encoder, z.dtype)], 1))
 
 
 def _feature_dim(base: nn.Module) -> int:
@@ -70,18 +82,25 @@ def _feature_dim(base: nn.Module) -> int:
 
 
 class ConditionalDiscriminator(nn.Module):
-    def __init__(self, design: str, base: nn.Module, n_classes: int, image: bool):
+    """One of the designs around ``base``; the condition enters as its one-hot code, or, with an
+    ``encoder`` (a module with a ``dim``), as the encoder's code (``acgan`` and ``image_only``
+    never read the condition, so they take no encoder)."""
+
+    def __init__(self, design: str, base: nn.Module, n_classes: int, image: bool,
+                 encoder: Optional[nn.Module] = None):
         super().__init__()
         if design not in DESIGNS:
             raise ConfigError(f"method.design: {design!r} is not a design; choose one of {', '.join(DESIGNS)}")
         self.design, self.base, self.n_classes, self.image = design, base, n_classes, image
+        self.encoder = encoder if design in ("joint", "two_branch", "projection") else None
+        code = n_classes if self.encoder is None else self.encoder.dim
         if design != "joint":
             width = _feature_dim(base)
         if design == "two_branch":
             hidden = min(width, MATCH_HIDDEN)
-            self.match = nn.Sequential(nn.Linear(width + n_classes, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+            self.match = nn.Sequential(nn.Linear(width + code, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
         elif design == "projection":
-            self.embed = nn.Linear(n_classes, width, bias=False)
+            self.embed = nn.Linear(code, width, bias=False)
         elif design == "acgan":
             self.classify = nn.Linear(width, n_classes)
 
@@ -90,7 +109,7 @@ class ConditionalDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> Dict[str, torch.Tensor]:
         if self.design == "joint":
-            c = one_hot(y, self.n_classes, x.dtype)
+            c = condition_code(y, self.n_classes, self.encoder, x.dtype)
             if self.image:
                 c = c[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
                 c = c.contiguous(memory_format=torch.channels_last) if not x.is_contiguous() else c
@@ -100,9 +119,9 @@ class ConditionalDiscriminator(nn.Module):
         phi = self.base.features(x)
         real = self.base.head(phi)
         if self.design == "two_branch":
-            c = one_hot(y, self.n_classes, phi.dtype)
+            c = condition_code(y, self.n_classes, self.encoder, phi.dtype)
             return {"real": real, "match": self.match(torch.cat([phi, c], 1)).squeeze(1)}
         if self.design == "projection":
-            e = self.embed(one_hot(y, self.n_classes, phi.dtype))
+            e = self.embed(condition_code(y, self.n_classes, self.encoder, phi.dtype))
             return {"score": real + (e * phi).sum(1)}
         return {"real": real, "logits": self.classify(phi)}

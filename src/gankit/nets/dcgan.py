@@ -55,6 +55,11 @@ class DCGANGenerator(nn.Module):
         self.up = nn.Sequential(*ups)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.pre_tanh(z))
+
+    def pre_tanh(self, z: torch.Tensor) -> torch.Tensor:
+        """The last layer's output before the Tanh (a VAE's Bernoulli decoder reads its logits
+        as twice this, since tanh(a) = 2 sigmoid(2a) - 1)."""
         x = self.project(z).view(len(z), self.ch, self.base, self.base)
         if self.up[0].weight.is_contiguous(memory_format=torch.channels_last):
             # the network runs channels_last: give the first map the same layout, so that the
@@ -66,8 +71,8 @@ class DCGANGenerator(nn.Module):
         for layer in body:
             x = layer(x)
         if x.is_cpu and x.is_contiguous(memory_format=torch.channels_last):
-            return torch.tanh(conv_transpose_by_fold(x, last.weight, last.bias))
-        return torch.tanh(last(x))
+            return conv_transpose_by_fold(x, last.weight, last.bias)
+        return last(x)
 
 
 def conv_transpose_by_fold(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
