@@ -56,9 +56,10 @@ from ..config import Config
 from ..errors import ConfigError
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Adversarial, Batch, Contract, DataInfo, discriminator_logs
+from .base import Batch, Contract, DataInfo, discriminator_logs
 from .gan import regularise_discriminator
-from ._pools import HistoryPool, InputPool
+from ._pools import HistoryPool
+from ._unpaired import TwoDomains
 
 __all__ = ["CycleGAN"]
 
@@ -66,7 +67,8 @@ Tensor = torch.Tensor
 ObjectiveSpec = OBJECTIVES.spec_type()
 
 
-class CycleGAN(Adversarial):
+class CycleGAN(TwoDomains):
+    name = "cyclegan"
     contract = Contract(
         needs=("x", "b.x"), conditions=("input", "input_b"), inputs={"input": "x", "input_b": "b.x"}, sources=("b",),
         reference="b",
@@ -88,8 +90,6 @@ class CycleGAN(Adversarial):
                 raise ConfigError(f"method.{key} must not be negative, got {value}")
         if pool < 0:
             raise ConfigError(f"method.pool must not be negative (0: no history of generated images), got {pool}")
-        if input_pool < 1:
-            raise ConfigError(f"method.input_pool must be at least 1, got {input_pool}")
         lrs = getattr(cfg.optim, "lr", None) or {}
         if "generator_ba" in lrs:
             raise ConfigError("method cyclegan trains both generators with one optimiser (as the paper does); set "
@@ -97,22 +97,12 @@ class CycleGAN(Adversarial):
         self.cycle_weight, self.identity_weight = float(cycle_weight), float(identity_weight)
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
-        f_a, f_b = info.fields["x"], info.fields.get("b.x")
-        if f_b is None:
-            raise ConfigError("method cyclegan translates between the data (domain A) and a second data set (domain "
-                              "B): add a section data_b, e.g. data_b: {name: fashion_mnist_m, half: second}")
-        if f_a.kind != "image" or f_b.kind != "image":
-            raise ConfigError(f"method cyclegan translates images; domain A (data) holds {f_a.kind} samples and "
-                              f"domain B (data_b) {f_b.kind} samples")
-        (c_a, h_a, w_a), (c_b, h_b, w_b) = f_a.shape, f_b.shape
-        if (h_a, w_a) != (h_b, w_b):
-            raise ConfigError(f"method cyclegan needs both domains at one size, got {h_a}x{w_a} (data) and "
-                              f"{h_b}x{w_b} (data_b); set data.image_size and data_b.image_size alike")
+        f_a, f_b = self.domains(info)
+        c_a, c_b = f_a.shape[0], f_b.shape[0]
         if c_a != c_b and self.identity_weight:
             raise ConfigError(f"domain A has {c_a} channels and domain B {c_b}: the identity term feeds pictures of B "
                               f"to the A->B generator, so it needs equal channels; give both domains the same "
                               f"channels (e.g. data.channels=3) or set method.identity_weight=0")
-        self.shape_a, self.shape_b = tuple(f_a.shape), tuple(f_b.shape)
 
         def translator(role: str, src, dst) -> torch.nn.Module:
             net = self.build_network(role, DataInfo("image", tuple(dst.shape), 0, {"x": dst, "input": src}))
@@ -135,36 +125,13 @@ class CycleGAN(Adversarial):
         self.opt_da = self.add_optimizer("discriminator_a", self.modules["discriminator_a"].parameters())
         self.enable_ema()
         self.pools = {"discriminator": HistoryPool(pool), "discriminator_a": HistoryPool(pool)}
-        self.inputs = InputPool(input_pool, self.shape_a)
+        self.keep_inputs(input_pool)
         self._pending = None     # (batch, G_AB(a), G_BA(b)) of the discriminators' update, for the generators'
 
-    # ------------------------------------------------------------------ sampling
-    def generate(self, z: Tensor, given: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        if "input" not in given and "input_b" not in given:
-            raise ConfigError("this cyclegan run has no pictures of domain A to translate: give them (gankit sample "
-                              "--input FOLDER, or given={'input': images}); runs draw their own only after training "
-                              "has begun")
-        if "input_b" in given:      # the way back: pictures of B to A (gankit sample --to A)
-            b = given["input_b"]
-            x = self.for_sampling("generator_ba")(b)
-            return {"x": x, "input_b": b, "reconstruction": self.for_sampling("generator")(x)}
-        a = given["input"]
-        x = self.for_sampling("generator")(a)
-        return {"x": x, "input": a, "reconstruction": self.for_sampling("generator_ba")(x)}
-
-    def draw_conditions(self, n: int, generator=None) -> Dict[str, Tensor]:
-        """``n`` pictures of A drawn (with replacement) from the pool of training inputs."""
-        a = self.inputs.draw(n, generator)
-        return {} if a is None else {"input": a}
+    def translate(self, x: Tensor, source: str, target: str) -> Tensor:
+        return self.for_sampling("generator" if source == "a" else "generator_ba")(x)
 
     # ------------------------------------------------------------------ the two updates
-    def train_step(self, batches: List[Batch], step: int) -> Dict[str, Tensor]:
-        self.inputs.add(batches[0]["x"])
-        try:
-            return super().train_step(batches, step)
-        finally:
-            self._pending = None
-
     def discriminator_step(self, batch: Batch) -> Dict[str, Tensor]:
         rt, obj = self.rt, self.objective
         a, b = batch["x"], batch["b.x"]
@@ -211,12 +178,10 @@ class CycleGAN(Adversarial):
 
     # ------------------------------------------------------------------ state
     def extra_state(self) -> Dict[str, Any]:
-        return {"inputs": self.inputs.images.clone(),
-                **{f"history_{role}": pool.state() for role, pool in self.pools.items()}}
+        return {**super().extra_state(), **{f"history_{role}": pool.state() for role, pool in self.pools.items()}}
 
     def load_extra_state(self, state: Dict[str, Any]) -> None:
-        if "inputs" in state:
-            self.inputs.images = state["inputs"].clone()
+        super().load_extra_state(state)
         for role, pool in self.pools.items():
             if f"history_{role}" in state:
                 pool.load(state[f"history_{role}"], self.rt.device)

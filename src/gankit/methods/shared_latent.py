@@ -55,9 +55,9 @@ from ..config import Config
 from ..errors import ConfigError
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from .base import Adversarial, Batch, Contract, DataInfo, discriminator_logs
+from .base import Batch, Contract, DataInfo, discriminator_logs
 from .gan import regularise_discriminator
-from ._pools import InputPool
+from ._unpaired import TwoDomains
 
 __all__ = ["SharedLatent", "gaussian_kl"]
 
@@ -75,7 +75,8 @@ def _l1(x: Tensor, y: Tensor) -> Tensor:
     return (x.float() - y.float()).abs().mean()
 
 
-class SharedLatent(Adversarial):
+class SharedLatent(TwoDomains):
+    name = "shared_latent"
     contract = Contract(
         needs=("x", "b.x"), conditions=("input", "input_b"), inputs={"input": "x", "input_b": "b.x"}, sources=("b",),
         reference="b",
@@ -97,23 +98,10 @@ class SharedLatent(Adversarial):
         if not recon_weight + cycle_weight > 0:
             raise ConfigError("method shared_latent needs a term that ties a code to its picture: set "
                               "method.recon_weight (default 10) or method.cycle_weight above 0")
-        if input_pool < 1:
-            raise ConfigError(f"method.input_pool must be at least 1, got {input_pool}")
         self.w = {k[:-len("_weight")]: float(v) for k, v in weights.items()}
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
-        f_a, f_b = info.fields["x"], info.fields.get("b.x")
-        if f_b is None:
-            raise ConfigError("method shared_latent translates between the data (domain A) and a second data set "
-                              "(domain B): add a section data_b, e.g. data_b: {name: fashion_mnist_m, half: second}")
-        if f_a.kind != "image" or f_b.kind != "image":
-            raise ConfigError(f"method shared_latent translates images; domain A (data) holds {f_a.kind} samples and "
-                              f"domain B (data_b) {f_b.kind} samples")
-        if tuple(f_a.shape[1:]) != tuple(f_b.shape[1:]):
-            raise ConfigError(f"method shared_latent needs both domains at one size, got "
-                              f"{f_a.shape[1]}x{f_a.shape[2]} (data) and {f_b.shape[1]}x{f_b.shape[2]} (data_b); "
-                              f"set data.image_size and data_b.image_size alike")
-        self.shape_a, self.shape_b = tuple(f_a.shape), tuple(f_b.shape)
+        f_a, f_b = self.domains(info)
         net = self.build_network("generator", DataInfo("image", self.shape_b, 0, {"x": f_b, "input": f_a}))
         if not all(callable(getattr(net, m, None)) for m in ("encode", "decode")):
             raise ConfigError(f"generator '{self.network_name('generator')}' is not a pair of encoders and decoders; "
@@ -132,37 +120,13 @@ class SharedLatent(Adversarial):
         self.opt_g = self.add_optimizer("generator", G.parameters())
         self.opt_d = {role: self.add_optimizer(role, self.modules[role].parameters()) for role, _ in roles}
         self.enable_ema()
-        self.inputs = InputPool(input_pool, self.shape_a)
+        self.keep_inputs(input_pool)
         self._pending = None     # (batch, forward pass) of the discriminators' update, for the generator's
 
-    # ------------------------------------------------------------------ sampling
-    def generate(self, z: Tensor, given: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        if "input" not in given and "input_b" not in given:
-            raise ConfigError("this shared_latent run has no pictures of domain A to translate: give them (gankit "
-                              "sample --input FOLDER, or given={'input': images}); runs draw their own only after "
-                              "training has begun")
-        G = self.for_sampling("generator")
-        if "input_b" in given:      # the way back: pictures of B to A (gankit sample --to A)
-            b = given["input_b"]
-            x = G.translate(b, "b", "a")
-            return {"x": x, "input_b": b, "reconstruction": G.translate(x, "a", "b")}
-        a = given["input"]
-        x = G.translate(a, "a", "b")
-        return {"x": x, "input": a, "reconstruction": G.translate(x, "b", "a")}
-
-    def draw_conditions(self, n: int, generator=None) -> Dict[str, Tensor]:
-        """``n`` pictures of A drawn (with replacement) from the pool of training inputs."""
-        a = self.inputs.draw(n, generator)
-        return {} if a is None else {"input": a}
+    def translate(self, x: Tensor, source: str, target: str) -> Tensor:
+        return self.for_sampling("generator").translate(x, source, target)
 
     # ------------------------------------------------------------------ the two updates
-    def train_step(self, batches: List[Batch], step: int) -> Dict[str, Tensor]:
-        self.inputs.add(batches[0]["x"])
-        try:
-            return super().train_step(batches, step)
-        finally:
-            self._pending = None
-
     def _forward(self, batch: Batch) -> Dict[str, Tensor]:
         """Both domains' codes (mean, log-variance, a draw) and their translations."""
         G = self.modules["generator"]
@@ -229,14 +193,6 @@ class SharedLatent(Adversarial):
                 logs["cycle"] = cycle.detach()
         rt.step(loss, self.opt_g, "generator")
         return logs
-
-    # ------------------------------------------------------------------ state
-    def extra_state(self) -> Dict[str, Any]:
-        return {"inputs": self.inputs.images.clone()}
-
-    def load_extra_state(self, state: Dict[str, Any]) -> None:
-        if "inputs" in state:
-            self.inputs.images = state["inputs"].clone()
 
 
 @METHODS.register("shared_latent")
