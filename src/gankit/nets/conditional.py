@@ -36,7 +36,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["ConditionalGenerator", "ConditionalDiscriminator", "DESIGNS", "Design"]
+__all__ = ["ConditionalGenerator", "ConditionalDiscriminator", "DESIGNS", "Design", "feature_dim"]
 
 Design = Literal["joint", "two_branch", "projection", "acgan", "image_only"]
 DESIGNS = ("joint", "two_branch", "projection", "acgan", "image_only")
@@ -72,11 +72,14 @@ class ConditionalGenerator(nn.Module):
         return self.base(torch.cat([z, condition_code(y, self.n_classes, self.encoder, z.dtype)], 1))
 
 
-def _feature_dim(base: nn.Module) -> int:
+def feature_dim(base: nn.Module, needs: str = "a conditional discriminator is built around a network with "
+                "penultimate features and a read-out head (dcgan, mlp)") -> int:
+    """The width of ``base``'s penultimate features (those ``features(x)`` returns, without the
+    minibatch-discrimination columns that only the read-out sees); ``needs`` says who needs them
+    in the error for a network without such features."""
     head = getattr(base, "head", None)
     if head is None or not hasattr(base, "features"):
-        raise ConfigError(f"a conditional discriminator is built around a network with penultimate features and a "
-                          f"read-out head (dcgan, mlp); {type(base).__name__} has none")
+        raise ConfigError(f"{needs}; {type(base).__name__} has none")
     mb = head.minibatch
     return head.out.in_features - (mb.n_kernels if hasattr(mb, "n_kernels") else 0)
 
@@ -95,7 +98,7 @@ class ConditionalDiscriminator(nn.Module):
         self.encoder = encoder if design in ("joint", "two_branch", "projection") else None
         code = n_classes if self.encoder is None else self.encoder.dim
         if design != "joint":
-            width = _feature_dim(base)
+            width = feature_dim(base)
         if design == "two_branch":
             hidden = min(width, MATCH_HIDDEN)
             self.match = nn.Sequential(nn.Linear(width + code, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))

@@ -18,21 +18,13 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .conditional import feature_dim
 
 __all__ = ["InfoDiscriminator", "LOG_STD_RANGE"]
 
 #: the learned log standard deviation is squashed into this range (a Gaussian whose sigma may
 #: reach 0 gives an unbounded likelihood on the codes it recovers exactly)
 LOG_STD_RANGE = (-5.0, 2.0)
-
-
-def feature_width(base: nn.Module) -> int:
-    head = getattr(base, "head", None)
-    if head is None or not hasattr(base, "features"):
-        raise ConfigError(f"method infogan puts its recognition network Q on the discriminator's penultimate features; "
-                          f"{type(base).__name__} has none: use discriminator.name=auto (dcgan, mlp)")
-    mb = head.minibatch
-    return head.out.in_features - (mb.n_kernels if hasattr(mb, "n_kernels") else 0)
 
 
 class InfoDiscriminator(nn.Module):
@@ -45,7 +37,8 @@ class InfoDiscriminator(nn.Module):
         super().__init__()
         if hidden < 1:
             raise ConfigError(f"method.q_hidden must be at least 1, got {hidden}")
-        width = feature_width(base)
+        width = feature_dim(base, "method infogan puts its recognition network Q on the discriminator's "
+                              "penultimate features: use discriminator.name=auto (dcgan, mlp)")
         self.base, self.categories = base, tuple(int(k) for k in categories)
         self.n_continuous, self.learn_std = int(n_continuous), bool(learn_std)
         n_out = sum(self.categories) + self.n_continuous * (2 if learn_std else 1)
