@@ -19,11 +19,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 from pathlib import Path
+from gankit.hardware import cpu_name
 
 SETTINGS = {
     "gan": ("unconditional default run (`gankit train`)", []),
@@ -41,16 +41,6 @@ SETTINGS = {
 }
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                amx = "amx_bf16" in Path("/proc/cpuinfo").read_text()
-                return f"{name}{' (AMX)' if amx else ' (no AMX)'}"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(setting: str, budget: float, out: Path, n: int) -> dict:

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout
 from gankit.metrics import fid, kid, precision_recall  # noqa: E402
+from gankit.hardware import cpu_name  # noqa: E402
 
 
 def make_features(n: int, dim: int, seed: int):
@@ -49,14 +50,6 @@ def best_time(fn, repeats: int):
     return best, value
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -145,7 +138,7 @@ def main(argv=None) -> int:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     print(f"gankit.metrics speed, {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print()
-    print(f"- machine: {cpu_model()}, {os.cpu_count()} CPUs (torch threads: {torch.get_num_threads()}), "
+    print(f"- machine: {cpu_name()}, {os.cpu_count()} CPUs (torch threads: {torch.get_num_threads()}), "
           f"load average at end {load}")
     print(f"- python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, "
           f"torch-fidelity {tf[0] if tf else 'not installed'}")

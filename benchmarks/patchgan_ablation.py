@@ -28,23 +28,15 @@ import argparse
 import concurrent.futures
 import datetime
 import json
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+from gankit.hardware import cpu_name
 
 ROWS = {"1": "PixelGAN (1x1)", "16": "PatchGAN 16x16", "70": "PatchGAN 70x70", "image": "ImageGAN (whole picture)"}
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def train_args(args, field: str, run_dir: Path) -> list:

@@ -29,6 +29,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from gankit.hardware import cpu_name
 
 SL = "configs/shared_latent_fashion_mnist_m.yaml"
 SETTINGS = {
@@ -41,14 +42,6 @@ SETTINGS = {
 METRICS = "fid,translation_accuracy,domain_accuracy,cycle_error"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def cpu_seconds(pid: int) -> float:
