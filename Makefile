@@ -14,6 +14,7 @@ setup:
 run: setup
 	$(VPY) -m gankit train
 
-# set up, then run the test suite
+# set up (with the browser the report tests drive), then run the test suite
 test: setup
+	bash scripts/setup_browser.sh
 	$(VPY) -m pytest -q

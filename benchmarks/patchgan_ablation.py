@@ -53,11 +53,16 @@ def train_args(args, field: str, run_dir: Path) -> list:
 
 def row(args, field: str) -> dict:
     run_dir = Path(args.out) / f"rf_{field}"
-    start = time.time()
-    log = subprocess.run(train_args(args, field, run_dir), capture_output=True, text=True)
-    if log.returncode != 0:
-        raise SystemExit(f"receptive field {field}: training failed\n{log.stdout[-2000:]}\n{log.stderr[-2000:]}")
-    train_s = time.time() - start
+    done = run_dir / "checkpoints" / f"step_{args.steps:08d}.pt"
+    if args.reuse and done.is_file():   # trained by an earlier call that stopped before its evaluation
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        train_s = float(rows[-1]["time"]) if rows else float("nan")   # its training time as it logged it
+    else:
+        start = time.time()
+        log = subprocess.run(train_args(args, field, run_dir), capture_output=True, text=True)
+        if log.returncode != 0:
+            raise SystemExit(f"receptive field {field}: training failed\n{log.stdout[-2000:]}\n{log.stderr[-2000:]}")
+        train_s = time.time() - start
     result = run_dir / "eval.json"
     ev = subprocess.run([sys.executable, "-m", "gankit", "eval", str(run_dir), "--metrics",
                          "l1,psnr,ssim,sharpness,fid", "--features", args.features, "--n", str(args.n),
@@ -93,6 +98,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="patchgan_ablation_runs", help="where the runs are written")
     p.add_argument("--json", help="also write the rows as JSON")
+    p.add_argument("--reuse", action="store_true", help="evaluate rows whose run in --out already reached --steps "
+                   "instead of training them again")
     args = p.parse_args()
     fields = [f.strip() for f in args.rows.split(",") if f.strip()]
     unknown = [f for f in fields if f not in ROWS]

@@ -64,6 +64,21 @@ if [ -n "$photo_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# The text of the sequence data sets, where apt can install it: fortunes (English quotations,
+# data set `quotes`) and fortunes-zh (Tang poems and Song ci, data set `poems`).
+text_pkgs=""
+[ -f /usr/share/games/fortunes/wisdom ] || text_pkgs="fortunes"
+[ -f /usr/share/games/fortunes/tang300 ] || text_pkgs="$text_pkgs fortunes-zh"
+text_pkgs=${text_pkgs# }
+if [ -n "$text_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
+  # shellcheck disable=SC2086  # the list splits into package names on purpose
+  if { as_root apt-get update -qq && as_root apt-get install -y -qq $text_pkgs; } >/dev/null 2>&1; then
+    say "installed the text of the poems and quotes data sets ($text_pkgs)"
+  else
+    say "could not install $text_pkgs with apt; the poems and quotes data sets need them; see README (Sequences)"
+  fi
+fi
+
 # The environment itself, made anew when it was made from another interpreter.
 if [ -d "$VENV" ] && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gankit-python" 2>/dev/null)" != "$ident" ]; }; then
   say "$VENV was made from another interpreter (or is broken); making it again from $ident"

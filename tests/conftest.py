@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -55,3 +57,18 @@ def ring_before_after(cfg, tmp_path):
         return nearest.mean().item(), stats
 
     return stats(untrained), stats(run), run
+
+
+def mostly_a_lines(path):
+    """A text file of 800 six-word lines, each word 'a' with probability 0.8, else one of twenty
+    others: a sequence method that learns from it writes more 'a's."""
+    rng = random.Random(0)
+    path.write_text("".join(" ".join("a" if rng.random() < 0.8 else f"w{rng.randrange(20)}" for _ in range(6)) + "\n"
+                            for _ in range(800)))
+    return path
+
+
+def share_of_a(run, n=1000):
+    """The share of 'a' among the words of ``n`` samples of a run trained on :func:`mostly_a_lines`."""
+    x = run.generate(n, seed=0)["x"]
+    return float((x == run.info.fields["x"].classes.index("a")).double().sum() / (x != 0).sum().clamp_min(1))

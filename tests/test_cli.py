@@ -76,7 +76,8 @@ def test_train_sample_and_the_run_directory(tmp_path, capsys):
     assert cfg["train"]["steps"] == 20 and cfg["train"]["seed"] == 4 and cfg["generator"]["name"] == "mlp"
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10, 15, 20] and all("d_loss" in r and "g_loss" in r for r in rows)
-    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_00000010.png", "step_00000020.png"]
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_00000010.npz", "step_00000010.png",
+                                                                   "step_00000020.npz", "step_00000020.png"]
 
     assert main(["sample", str(out), "--n", "50", "--out", str(tmp_path / "s.npz")]) == 0
     arr = np.load(tmp_path / "s.npz")["x"]

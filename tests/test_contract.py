@@ -102,7 +102,7 @@ def _config(out, method, steps):
         cfg["discriminator"] = {"name": "auto", "width": 8}
         cfg["runtime"] = {"threads": 1}    # small convolutions: a second thread only waits
     contract = contract_of(method)
-    if contract.sources and contract.inputs:    # translating between two image domains: tiny unpaired pictures
+    if contract.sources and contract.reference:  # translating between two image domains: tiny unpaired pictures
         a, b = _tiny_domains(out.parent)
         cfg["data"] = {"name": "array", "path": str(a), "test_fraction": 0.5}
         for source in contract.sources:
@@ -129,6 +129,14 @@ def _config(out, method, steps):
                        "fields": ["domain"]}
         for role in contract.roles:
             cfg[role] = {"name": "auto", "width": 8}
+        cfg["runtime"] = {"threads": 1}
+        cfg["train"]["batch_size"] = 16
+    for source in contract.sources:             # a further source of the same data (a labelled subset)
+        cfg.setdefault(f"data_{source}", {**cfg["data"], "per_class": 10})
+    if "tokens" in contract.data_kinds:         # sequence methods: a tiny synthetic oracle's sequences
+        cfg["data"] = {"name": "oracle", "n_samples": 300, "n_test": 100, "vocab": 30, "length": 8}
+        for role in contract.roles:
+            cfg[role] = {"name": "auto"}
         cfg["runtime"] = {"threads": 1}
         cfg["train"]["batch_size"] = 16
     for role in ("generator", "discriminator"):  # a method without a discriminator (vae) takes no such section
@@ -198,6 +206,12 @@ def test_every_method_keeps_the_contract(tmp_path, method):
                               features="fashion_mnist" if judged else "pixels")
         assert result["fid"] >= 0 and all(torch.isfinite(torch.tensor(v)) for v in result.values())
         assert set(contract.metrics) <= set(result)
+    elif loaded.info.kind == "tokens":              # sequences: the oracle's NLL, held-out NLL, BLEU, self-BLEU
+        result = evaluate_run(loaded, n=200)
+        assert {"nll_oracle", "nll_test", "bleu2", "self_bleu2"} <= set(result)
+        assert all(torch.isfinite(torch.tensor(v)) for v in result.values())
+        given = loaded.generate(8, seed=2, given={"prefix": data.x[:1, :3]})
+        assert torch.equal(given["x"][:, :3], data.x[:1, :3].expand(8, -1))
     else:
         result = evaluate_run(loaded, metrics=["modes", "fid"], n=600)
         assert 0 <= result["modes"] <= 8 and result["fid"] >= 0

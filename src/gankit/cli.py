@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--text", metavar="SENTENCE", action="append", help="text-to-image runs (method cgan_text): a "
                    "sentence to draw, e.g. --text 'a pair of sneakers'; --n samples of each, one row per --text (give "
                    "it several times); words the run never read are left out")
+    s.add_argument("--prefix", metavar="TEXT", action="append", help="sequence runs (methods mle, gumbel): text each "
+                   "sample starts with and the generator continues, e.g. --prefix 床前; --n samples of each (give it "
+                   "several times); write them with --out FILE.txt")
     s.add_argument("--input", metavar="FILE_OR_FOLDER", help="condition images (runs conditioned on an image): "
                    "an image folder, an image file, .npz or .npy; one output per input")
     s.add_argument("--to", metavar="DOMAIN[,DOMAIN...]", help="translation runs: the target domain(s), by name or "
@@ -107,7 +110,37 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, metavar="S", help="noise seed (default 0)")
     e.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     e.add_argument("--figures", metavar="DIR", help="where metrics draw pictures (copies: samples beside their "
-                   "nearest training images)")
+                   "nearest training images; default for a run: RUN_DIR/evals/figures)")
+    e.add_argument("--reference", action="store_true", help="also score the data's own training samples as if "
+                   "generated (fid, kid, is, pr, dc, modes, loglik, conditional_accuracy): what a perfect "
+                   "generator would get, printed beside the run's values")
+
+    d = sub.add_parser("edit", help="edit a picture with a trained generator: invert it, move an attribute",
+                       description="Photo editing with a gan/cgan run: the picture is inverted into the generator's "
+                       "latent space (an encoder trained on the generator's own samples, refined by optimisation), "
+                       "moved along an attribute's direction (fitted by regressing a scorer on the latent code) and "
+                       "decoded. The encoder and directions are kept in RUN/edit/editor.pt, so a second edit is fast. "
+                       "Writes DIR/input.png, inverted.png, edited.png, edit.png (the input, then amounts 0..A) and "
+                       "edit.json (the attribute's scores and the feature distances).",
+                       epilog="attributes: brightness, ink (object size), contrast, and the class logits of the shipped "
+                       "Fashion-MNIST classifier: t_shirt_top, trouser, pullover, dress, coat, sandal, shirt, sneaker, "
+                       "bag, ankle_boot")
+    d.add_argument("run_dir", metavar="RUN")
+    d.add_argument("--input", required=True, metavar="IMG", help="the picture(s) to edit: an image file, an image "
+                   "folder, .npz or .npy; other sizes are resized and colour made grey (or grey colour) as the run's")
+    d.add_argument("--attr", required=True, metavar="NAME", help="the attribute to move (see below)")
+    d.add_argument("--amount", type=float, default=2.0, metavar="A", help="how far to move: the step predicted to "
+                   "change the attribute by A standard deviations of its spread over the generator's samples; "
+                   "negative lowers it (default 2)")
+    d.add_argument("--out", required=True, metavar="DIR", help="folder for the pictures and edit.json")
+    d.add_argument("--label", type=int, metavar="L", help="conditional runs (cgan): the class the picture keeps "
+                   "(default: the classifier's class where the run's classes are Fashion-MNIST's)")
+    d.add_argument("--steps", type=int, default=200, metavar="N", help="optimisation steps refining the inversion "
+                   "(default 200)")
+    d.add_argument("--encoder-steps", type=int, default=600, metavar="N", help="training steps of the encoder that "
+                   "inverts the generator (default 600; kept in RUN/edit/editor.pt with the directions)")
+    d.add_argument("--samples", type=int, default=4000, metavar="N", help="generator samples the attribute "
+                   "directions are fitted on (default 4000)")
 
     x = sub.add_parser("experiment", help="run one of the lecture's experiments (writes JSON and PNG)",
                        description="Run an experiment that checks a claim of the lectures with numbers. "
@@ -124,6 +157,26 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list registered methods, data sets, networks and objectives",
                    description="List every registered part with its config parameters and defaults.")
+
+    rp = sub.add_parser("report", help="write one self-contained HTML page of a run (or several, compared)",
+                        description="Write one HTML page that needs no network to view: the config, the sample "
+                        "pictures over training behind a slider, interactive loss and metric curves, the "
+                        "evaluations of `gankit eval RUN` with the real-data reference, and for 2-D data an "
+                        "animation of the samples over the data with the discriminator's surface. Several runs "
+                        "get one page with their curves and final values side by side.")
+    rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    rp.add_argument("--out", metavar="FILE.html", help="where the page goes (default RUN_DIR/report.html for one "
+                    "run, ./report.html for several)")
+    rp.add_argument("--max-frames", type=int, default=60, metavar="N", help="sample steps inlined at most, evenly "
+                    "spaced (default 60)")
+
+    sv = sub.add_parser("serve", help="serve the report page live while runs train (this machine only)",
+                        description="Serve the page of `gankit report` at http://127.0.0.1:PORT/, read-only and "
+                        "reachable from this machine only; the page reloads itself when a run writes a new step.")
+    sv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    sv.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000; 0: any free one)")
+    sv.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds between the page's "
+                    "checks for new steps (default 2)")
     return p
 
 
@@ -213,6 +266,14 @@ def _conditions(run, args):
             raise ConfigError("--text and --label both choose what to draw; give one of them")
         given[name] = [sentence for sentence in args.text for _ in range(args.n)]
         n, nrow = args.n * len(args.text), args.n
+    if getattr(args, "prefix", None):
+        if "prefix" not in fields:
+            raise ConfigError(f"--prefix: the {method} method of this run takes {takes}; sequence runs (methods mle, "
+                              "gumbel) continue a prefix")
+        if given:
+            raise ConfigError("--prefix and --label/--text both choose what to draw; give one of them")
+        given["prefix"] = [text for text in args.prefix for _ in range(args.n)]
+        n, nrow = args.n * len(args.prefix), args.n
     if getattr(args, "to", None) is not None:
         given, n, nrow = _targets(run, args, fields, takes)
     if args.input is not None:
@@ -366,9 +427,9 @@ def cmd_sample(args) -> int:
 
     out = Path(args.out)
     as_folder = out.is_dir() or not out.suffix
-    if not as_folder and out.suffix.lower() not in (".png", ".npz"):
+    if not as_folder and out.suffix.lower() not in (".png", ".npz", ".txt"):
         raise ConfigError(f"--out {out}: use a .png (picture) or .npz (raw array) file name, or a folder (a path "
-                          "without suffix: one PNG per sample)")
+                          "without suffix: one PNG per sample); the samples of a sequence run go to a .txt")
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     if args.repeat < 1:
@@ -378,10 +439,21 @@ def cmd_sample(args) -> int:
     if (args.tile is not None or args.overlap is not None) and args.input is None:
         raise ConfigError("--tile and --overlap cut the --input pictures into tiles: give --input FILE_OR_FOLDER too")
     run = load_run(args.run_dir)
+    is_text = out.suffix.lower() == ".txt"
+    if run.info.kind == "tokens" and not (is_text or out.suffix.lower() == ".npz"):
+        raise ConfigError(f"--out {out}: this run writes token sequences: use a .txt (their text, one a line) or "
+                          ".npz (the token numbers)")
+    if is_text and run.info.kind != "tokens":
+        raise ConfigError(f"--out {out}: a .txt takes the text of a sequence run; this run makes {run.info.kind} "
+                          "samples: use a .png or .npz")
     given, n, nrow = _conditions(run, args)
     samples = run.generate(n, seed=args.seed, given=given, dropout=args.dropout, tile=args.tile,
                            overlap=args.overlap)
-    if as_folder:
+    if is_text:
+        from .data.sequences import write_text
+
+        write_text(samples["x"], run.info.fields["x"].classes, out)
+    elif as_folder:
         _save_folder(samples["x"], out)
     elif out.suffix.lower() == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -454,6 +526,7 @@ def cmd_eval(args) -> int:
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     t0 = time.perf_counter()
+    run, reference = None, {}
     if args.real or args.fake:
         if args.run_dir or not (args.real and args.fake):
             raise ConfigError("give either RUN_DIR, or both --real PATH and --fake PATH")
@@ -465,20 +538,74 @@ def cmd_eval(args) -> int:
         from .api import load_run
 
         run = load_run(args.run_dir)
+        figures = args.figures if args.figures else run.path / "evals" / "figures"
         results = E.evaluate_run(run, metrics, n=args.n, features=args.features, split=args.split, seed=args.seed,
-                                 figures=args.figures)
+                                 figures=figures)
+        if args.reference:
+            reference = E.evaluate_reference(run, metrics, n=args.n,
+                                             features=args.features, split=args.split, seed=args.seed)
         what = f"{run.path} (step {run.step}), {args.n} samples vs the {args.split} split"
         header = {"run": str(run.path), "step": run.step, "n": args.n, "split": args.split}
     else:
         raise ConfigError("give a RUN_DIR to evaluate, or --real PATH and --fake PATH")
+    if args.reference and run is None:
+        raise ConfigError("--reference needs a RUN_DIR (its data's training split is the reference)")
     seconds = time.perf_counter() - t0
     print(f"evaluation of {what} ({seconds:.1f} s, features: {args.features})")
-    print(f"| {'metric':<14} | {'value':>12} |\n|{'-' * 16}|{'-' * 14}|")
-    for key, value in results.items():
-        print(f"| {key:<14} | {value:>12.5g} |")
+    if reference:
+        print(f"| {'metric':<14} | {'value':>12} | {'real data':>12} |\n|{'-' * 16}|{'-' * 14}|{'-' * 14}|")
+        for key, value in results.items():
+            ref = f"{reference[key]:>12.5g}" if key in reference else f"{'-':>12}"
+            print(f"| {key:<14} | {value:>12.5g} | {ref} |")
+    else:
+        print(f"| {'metric':<14} | {'value':>12} |\n|{'-' * 16}|{'-' * 14}|")
+        for key, value in results.items():
+            print(f"| {key:<14} | {value:>12.5g} |")
+    payload = {**header, "features": args.features, "seconds": round(seconds, 2), "metrics": results,
+               **({"reference": reference} if reference else {})}
     if args.json:
-        payload = {**header, "features": args.features, "seconds": round(seconds, 2), "metrics": results}
         Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
+    if run is not None:   # kept with the run, for `gankit report`
+        from .report.page import save_eval
+
+        save_eval(run.path, payload)
+    return 0
+
+
+def cmd_edit(args) -> int:
+    import math
+
+    from .api import load_run
+    from .editing import Editor, edit_run, save_edit
+    from .errors import ConfigError
+
+    if not Path(args.input).exists():
+        raise ConfigError(f"--input {args.input}: no such file or folder; give an image file, an image folder, "
+                          ".npz or .npy")
+    if args.steps < 0:
+        raise ConfigError(f"--steps must be 0 or more, got {args.steps}")
+    if args.encoder_steps < 1 or args.samples < 2:
+        raise ConfigError(f"--encoder-steps must be at least 1 and --samples at least 2, got {args.encoder_steps} and "
+                          f"{args.samples}")
+    if not math.isfinite(args.amount):
+        raise ConfigError(f"--amount must be a finite number, got {args.amount}")
+    run = load_run(args.run_dir)
+    settings = {"encoder_steps": args.encoder_steps, "n_directions": args.samples}
+    Editor(run, **settings).check_attribute(args.attr)   # a typo or a run without a generator: before reading anything
+    images, kind = _read_images(args.input)
+    if kind != "image":
+        raise ConfigError(f"--input {args.input}: expected pictures, got an array of shape {tuple(images.shape)}")
+    result = edit_run(run, images, args.attr, args.amount, label=args.label, steps=args.steps,
+                      log=lambda m: print(m, file=sys.stderr), **settings)
+    for note in result["notes"]:
+        print(note, file=sys.stderr)
+    paths = save_edit(result, Path(args.out))
+    for i, (a, b, c) in enumerate(zip(result["score_input"], result["score_inverted"], result["score_edited"])):
+        print(f"picture {i}: {args.attr} input {a:.4g}, inverted {b:.4g}, edited {c:.4g} (change {c - b:+.4g}); "
+              f"feature distance edited-inverted {result['feature_distance_edited_inverted'][i]:.3g} "
+              f"(random samples: {result['feature_distance_random_inverted'][i]:.3g})")
+    print(f"{len(result['input'])} picture(s) edited with {run.path} (step {run.step}"
+          f"{', cached editor' if result['cached'] else ''}) -> {paths['edit'].parent}")
     return 0
 
 
@@ -494,7 +621,27 @@ def cmd_bench(args) -> int:
     return bench_main(args.options)
 
 
-COMMANDS = {"bench": cmd_bench, "experiment": cmd_experiment, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
+def cmd_report(args) -> int:
+    from .errors import ConfigError
+    from .report.page import write_report
+
+    if args.max_frames < 2:
+        raise ConfigError(f"--max-frames must be at least 2, got {args.max_frames}")
+    out = write_report(args.run_dirs, args.out, max_frames=args.max_frames)
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .errors import ConfigError
+    from .report.serve import serve
+
+    if not args.interval > 0:
+        raise ConfigError(f"--interval must be positive, got {args.interval}")
+    return serve(args.run_dirs, port=args.port, interval_ms=int(args.interval * 1000))
+
+
+COMMANDS = {"report": cmd_report, "serve": cmd_serve, "bench": cmd_bench, "experiment": cmd_experiment, "edit": cmd_edit, "train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -379,16 +379,20 @@ def build_config(raw: Dict[str, Any], origin: str = "config") -> Config:
 
 def _data_options(value: Dict[str, Any], section: str) -> tuple:
     """A data section's parameters without the options that every data set takes (``pairs``:
-    see :mod:`gankit.data.pairs`; ``half``: see :mod:`gankit.data.domains`), and those
+    see :mod:`gankit.data.pairs`; ``half``: see :mod:`gankit.data.domains`; ``per_class``: see
+    :mod:`gankit.data.subset`), and those
     options, validated; ``pairs: none`` and ``half: all`` (the defaults) are left out, so
     configs without them read as before."""
     from .data.domains import half_option
     from .data.pairs import split_data_options
+    from .data.subset import per_class_option
 
     value, pairs = split_data_options(value, section)
     half = half_option(value.pop("half"), section) if "half" in value else "all"
+    per_class = per_class_option(value.pop("per_class"), section) if "per_class" in value else 0
     return value, {**({"pairs": pairs} if pairs not in (None, "none") else {}),
-                   **({"half": half} if half != "all" else {})}
+                   **({"half": half} if half != "all" else {}),
+                   **({"per_class": per_class} if per_class else {})}
 
 
 def _name_of(section: str, value: Dict[str, Any]) -> str:

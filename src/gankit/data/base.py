@@ -190,6 +190,8 @@ class Dataset:
     extra_classes: Dict[str, List[str]] = field(default_factory=dict)
     #: names of the classes of an extra label field, index = value (default: "0", "1", ...); for a
     #: tokens field, its vocabulary (index = word number)
+    vocabulary: Optional[List[str]] = None
+    #: the vocabulary of a tokens x (index = token number, 0 = padding): the ``classes`` of x's Field
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "vector", "tokens"):
@@ -225,7 +227,7 @@ class Dataset:
 
     def fields(self) -> Dict[str, Field]:
         """What is known about each field (no samples): what a method is built from."""
-        out = {"x": Field(self.kind, self.shape)}
+        out = {"x": Field(self.kind, self.shape, tuple(self.vocabulary) if self.vocabulary is not None else None)}
         if self.y is not None:
             n = len(self.classes) if self.classes else (int(self.y.max()) + 1 if len(self.y) else 0)
             counts = torch.bincount(self.y.clamp_min(0), minlength=n).double()
@@ -294,6 +296,7 @@ def build_data(cfg, split: Optional[str] = None, source: Optional[str] = None) -
     name = spec.pop("name")
     pairs = spec.pop("pairs", "none")      # an option of every image data set (gankit.data.pairs)
     half = spec.pop("half", "all")         # an option of every data set (gankit.data.domains)
+    per_class = spec.pop("per_class", 0)   # an option of every labelled data set (gankit.data.subset)
     if split is not None:
         if "split" not in DATASETS.entry(name).params:
             raise ConfigError(f"{section}: data set '{name}' has no {split} split")
@@ -303,6 +306,10 @@ def build_data(cfg, split: Optional[str] = None, source: Optional[str] = None) -
         from .domains import take_half
 
         data = take_half(data, half, section)
+    if per_class:
+        from .subset import take_per_class
+
+        data = take_per_class(data, per_class, section)
     if pairs != "none":
         from .pairs import apply_pairs
 

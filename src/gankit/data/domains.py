@@ -129,7 +129,8 @@ def take_half(data: Dataset, half: str, section: str = "data") -> Dataset:
     return Dataset(x=cut(data.x), kind=data.kind, name=data.name, y=None if data.y is None else cut(data.y),
                    classes=data.classes, modes=data.modes, mode_stds=data.mode_stds, mode_weights=data.mode_weights,
                    log_prob=data.log_prob, extra={k: cut(v) for k, v in data.extra.items()},
-                   extra_kinds=dict(data.extra_kinds), extra_classes=dict(data.extra_classes))
+                   extra_kinds=dict(data.extra_kinds), extra_classes=dict(data.extra_classes),
+                   vocabulary=data.vocabulary)
 
 
 # ----------------------------------------------------------------------------------- Fashion-MNIST-M

@@ -18,7 +18,8 @@ __all__ = ["EXPERIMENTS", "run_experiment", "write_json", "overlay_config"]
 #: experiment name -> (module, what it shows)
 EXPERIMENTS = {
     "likelihood-vs-quality": ("likelihood_vs_quality",
-                              "a 99%-noise generator loses only ~log(100) nats of Parzen likelihood"),
+                              "a 99%-noise generator loses only ~log(100) nats of Parzen likelihood; --pixelcnn RUN "
+                              "--gan RUN: a PixelCNN's exact bits/dim and samples beside Parzen estimates"),
     "shifted-copies": ("shifted_copies", "pixel nearest neighbours miss copies shifted by 2-3 pixels"),
     "saturation": ("saturation", "the minimax generator loss saturates; the non-saturating one does not"),
     "js-vs-wasserstein": ("js_vs_wasserstein", "JS stays at log 2 on disjoint supports; Wasserstein grows"),
@@ -30,6 +31,8 @@ EXPERIMENTS = {
     "theory1d": ("theory1d", "Goodfellow et al.'s Figure 1, D* = p_data/(p_data+p_g), V = -log 4 + 2 JSD"),
     "cycle-hides": ("cycle_hides", "CycleGAN garments -> two-tone silhouettes: the translation carries the shading "
                     "no silhouette holds; how blur, noise and requantisation of it break the way back"),
+    "argmax-gradient": ("argmax_gradient", "D's score has exactly zero gradient w.r.t. G through sampled tokens "
+                        "(argmax), and a gradient through Gumbel-softmax"),
     "infogan-codes": ("infogan_codes", "an InfoGAN run's latent traversals, and its categorical code as a clustering "
                       "beside k-means on pixels and on classifier features"),
 }

@@ -31,8 +31,22 @@ Setup (Fashion-MNIST, pixels scaled to [0, 1], D = 784):
   pixels or on a ``features`` callable (images (n, 1, 28, 28) float in [0, 1] -> (n, F);
   :func:`pooled_pixels` gives k x k average pooling, ``--features pool4`` on the command line).
 
+Trained models beside it (``--pixelcnn RUN``, ``--gan RUN``; :func:`model_rows`): each run draws
+``n_good`` samples, scored as above (Parzen log-likelihood with sigma chosen on the same
+validation images, FID and precision/recall against the same real images). A model with an
+exact likelihood (method ``pixelcnn``) also gives the exact log-probability of the same test
+images: ``exact_bits_per_dim``, ``exact_nll_nats`` (log P of the 8-bit picture) and
+``exact_log_density`` = log P + D log 256, the density on [0, 1]^D of the model with each value
+spread uniformly over its bin, the units of the Parzen numbers. The lecture's mixture is then
+no thought experiment: with probability 0.99 a uniformly random 8-bit picture, else the model,
+log p2 = log(0.01 P + 0.99 / 256^D) exactly (``exact_mixture_*``): its likelihood moves by at most
+log 100 nats (``exact_mixture_gap``; 0.0085 bits per dimension on 784 pixels) while 99 of its
+100 samples are noise. The Parzen number of the PixelCNN's own samples beside its exact
+log-density shows what the estimate misses.
+
 Run ``python -m gankit.experiments.likelihood_vs_quality --out DIR`` (about 10-20 s on 2
-cores with the defaults); it writes ``DIR/likelihood_vs_quality.json`` and ``.png``.
+cores with the defaults); it writes ``DIR/likelihood_vs_quality.json`` and ``.png`` (and, with
+trained models, ``likelihood_vs_quality_models.png``: their samples and numbers).
 """
 from __future__ import annotations
 
@@ -49,7 +63,7 @@ import numpy as np
 from ..metrics.parzen import DEFAULT_SIGMAS, parzen_evaluate
 from ..viz.plots import pyplot, save_figure as write_figure
 
-__all__ = ["likelihood_vs_quality", "pooled_pixels", "save_figure", "main"]
+__all__ = ["likelihood_vs_quality", "model_rows", "pooled_pixels", "save_figure", "save_models_figure", "main"]
 
 P_GOOD = 0.01
 
@@ -79,7 +93,8 @@ def likelihood_vs_quality(n_good: int = 500, n_validation: int = 500, n_test: in
                           sigmas=DEFAULT_SIGMAS, data_root: Optional[str] = None,
                           test_images: Optional[np.ndarray] = None,
                           train_images: Optional[np.ndarray] = None,
-                          return_arrays: bool = False) -> Dict[str, object]:
+                          return_arrays: bool = False, models: Optional[Dict[str, object]] = None,
+                          ) -> Dict[str, object]:
     """Run the experiment; returns a dict of numbers (see the module docstring).
 
     ``test_images`` / ``train_images`` (uint8 (N, 1, 28, 28)) replace the Fashion-MNIST
@@ -92,6 +107,10 @@ def likelihood_vs_quality(n_good: int = 500, n_validation: int = 500, n_test: in
     (good images among the mixture's quality draws), ``validation`` (what sigma was chosen
     on, in words), sizes and ``seconds``.  With ``return_arrays``, ``_arrays`` also holds
     ``rows``: the test-split indices of the validation, test and good-generator images.
+
+    ``models`` (name -> a trained run of ``gankit.load_run``, pictures of the data's size) adds
+    ``models``: name -> the numbers of :func:`model_rows` on the same validation, test and real
+    images (and, with ``return_arrays``, their first 64 samples under ``_arrays["models"]``).
     """
     from ..metrics import fid, precision_recall          # written alongside; imported when used
     from ..metrics.parzen import parzen_log_density
@@ -162,11 +181,70 @@ def likelihood_vs_quality(n_good: int = 500, n_validation: int = 500, n_test: in
         "n_quality": n_quality, "dim": dim, "seed": seed,
         "seconds": time.perf_counter() - t0,
     }
+    if models:
+        rows, pictures = model_rows(models, test_u8[order[n_validation:n_validation + n_test]], validation, real_q,
+                                    n_samples=n_good, seed=seed, sigmas=sigmas, features=feat)
+        out["models"] = rows
+        out["seconds"] = time.perf_counter() - t0
     if return_arrays:
         out["_arrays"] = {"good": good_q[:64], "mixture": mix_q[:64],
                           "rows": {"validation": order[:n_validation], "test": order[n_validation:n_validation + n_test],
                                    "good": stream[:n_good]}}
+        if models:
+            out["_arrays"]["models"] = pictures
     return out
+
+
+def model_rows(models: Dict[str, object], test_u8: np.ndarray, validation: np.ndarray, real_q: np.ndarray,
+               n_samples: int = 500, seed: int = 0, sigmas=DEFAULT_SIGMAS,
+               features: Optional[Callable[[np.ndarray], np.ndarray]] = None):
+    """Trained runs scored as the experiment's generators are: ``n_samples`` samples of each (seed
+    ``seed``) give the Parzen log-likelihood of the test images (uint8 ``test_u8``; sigma chosen
+    on ``validation``, in [0, 1]), FID and precision/recall against ``real_q`` (in [0, 1]) on
+    ``features``; a run whose method has an exact likelihood (``method.log_prob``: pixelcnn)
+    adds its exact numbers on the same test images and those of its 99%-noise mixture (see the
+    module). Returns (name -> numbers, name -> its first 64 samples)."""
+    from ..metrics import fid, precision_recall
+
+    feat = (lambda a: a.reshape(len(a), -1)) if features is None else features
+    f_real = np.asarray(feat(real_q), dtype=np.float64)
+    test = test_u8.astype(np.float32) / np.float32(255.0)
+    dim = int(np.prod(test_u8.shape[1:]))
+    rows, pictures = {}, {}
+    for name, run in models.items():
+        t0 = time.perf_counter()
+        if tuple(run.info.shape) != tuple(test_u8.shape[1:]):
+            raise ValueError(f"run {name} ({run.path}) makes pictures of shape {tuple(run.info.shape)}, but the "
+                             f"experiment's images have shape {tuple(test_u8.shape[1:])}")
+        samples = run.sample(n_samples, seed=seed).numpy().astype(np.float32)     # [0, 1]
+        parzen = parzen_evaluate(samples, validation, test, sigmas)
+        f_fake = np.asarray(feat(samples), dtype=np.float64)
+        pr = precision_recall(f_real, f_fake, k=3)
+        row: Dict[str, object] = {
+            "method": run.config.method["name"], "run": str(run.path), "step": run.step,
+            "parzen": parzen["mean"], "parzen_stderr": parzen["stderr"], "parzen_sigma": parzen["sigma"],
+            "fid": fid(f_real, f_fake), "precision": pr.precision, "recall": pr.recall, "n_samples": n_samples,
+        }
+        if hasattr(run.method, "log_prob"):
+            import torch
+
+            x = torch.from_numpy(test_u8).float().div(127.5).sub(1.0)
+            log_p = run.method.log_prob(x).numpy()                          # nats, log P of the 8-bit pictures
+            log_uniform = -dim * math.log(256.0)                            # one uniformly random 8-bit picture
+            log_mix = np.logaddexp(math.log(P_GOOD) + log_p, math.log(1.0 - P_GOOD) + log_uniform)
+            to_bits = 1.0 / (dim * math.log(2.0))
+            row.update({
+                "exact_nll_nats": float(-log_p.mean()), "exact_bits_per_dim": float(-log_p.mean() * to_bits),
+                "exact_log_density": float(log_p.mean() - log_uniform),
+                "exact_mixture_nll_nats": float(-log_mix.mean()),
+                "exact_mixture_bits_per_dim": float(-log_mix.mean() * to_bits),
+                "exact_mixture_gap": float(log_p.mean() - log_mix.mean()),
+                "exact_mixture_gap_bound_holds": bool(np.all(log_p - log_mix <= math.log(1.0 / P_GOOD) + 1e-9)),
+            })
+        row["seconds"] = time.perf_counter() - t0
+        rows[name] = row
+        pictures[name] = samples[:64]
+    return rows, pictures
 
 
 def _grid(ax, images: np.ndarray, title: str) -> None:
@@ -221,6 +299,30 @@ def save_figure(res: Dict[str, object], path) -> Path:
     return write_figure(fig, path)
 
 
+def save_models_figure(res: Dict[str, object], path) -> Path:
+    """The PNG of the trained models: each one's samples, titled with its numbers."""
+    plt = pyplot()
+
+    rows = res["models"]
+    pictures = (res.get("_arrays") or {}).get("models", {})
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 6.0), squeeze=False)
+    for ax, (name, row) in zip(axes[0], rows.items()):
+        if name in pictures:
+            _grid(ax, pictures[name], name)
+        else:
+            ax.axis("off")
+        lines = [f"{name} ({row['method']}, step {row['step']})",
+                 f"Parzen {row['parzen']:.1f} +- {row['parzen_stderr']:.1f} nats",
+                 f"FID {row['fid']:.1f}  precision {row['precision']:.2f}  recall {row['recall']:.2f}"]
+        if "exact_bits_per_dim" in row:
+            lines.append(f"exact: {row['exact_bits_per_dim']:.3f} bits/dim, log-density {row['exact_log_density']:.1f}")
+            lines.append(f"99%-noise mixture: {row['exact_mixture_bits_per_dim']:.3f} bits/dim "
+                         f"(-{row['exact_mixture_gap']:.2f} nats)")
+        ax.set_title("\n".join(lines), fontsize=8)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.8, wspace=0.06)   # room for five title lines
+    return write_figure(fig, path)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gankit.experiments.likelihood_vs_quality",
                                 description="Parzen log-likelihood vs FID/precision for a 99%-noise generator.")
@@ -233,14 +335,26 @@ def main(argv=None) -> int:
                    help="features for FID and precision/recall: raw pixels (784) or k x k average pooling")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-root", default=None, help="folder with the Fashion-MNIST IDX files")
+    p.add_argument("--pixelcnn", metavar="RUN", help="a pixelcnn run on Fashion-MNIST: its exact bits/dim and "
+                   "samples beside its Parzen estimate (and the exact likelihood of its 99%%-noise mixture)")
+    p.add_argument("--gan", metavar="RUN", help="a GAN run on Fashion-MNIST (gan, cgan ...): its Parzen estimate, "
+                   "FID and precision/recall on the same images")
     a = p.parse_args(argv)
+    models = {}
+    for name in ("pixelcnn", "gan"):
+        if getattr(a, name):
+            from ..api import load_run
+
+            models[name] = load_run(getattr(a, name))
     feats = None if a.features == "pixels" else pooled_pixels(int(a.features[-1]))
     res = likelihood_vs_quality(n_good=a.n_good, n_validation=a.n_validation, n_test=a.n_test,
                                 n_quality=a.n_quality, seed=a.seed, data_root=a.data_root, features=feats,
-                                return_arrays=True)
+                                return_arrays=True, models=models or None)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     save_figure(res, out / "likelihood_vs_quality.png")
+    if models:
+        save_models_figure(res, out / "likelihood_vs_quality_models.png")
     res.pop("_arrays", None)
     (out / "likelihood_vs_quality.json").write_text(json.dumps(res, indent=2))
     print(f"Parzen LL  good {res['ll_good']:.2f} +- {res['ll_good_stderr']:.2f} (sigma {res['sigma_good']:.3f})   "
@@ -251,6 +365,14 @@ def main(argv=None) -> int:
     print(f"FID        good {res['fid_good']:.2f}   mixture {res['fid_mixture']:.2f}")
     print(f"precision  good {res['precision_good']:.3f}   mixture {res['precision_mixture']:.3f}")
     print(f"recall     good {res['recall_good']:.3f}   mixture {res['recall_mixture']:.3f}")
+    for name, row in (res.get("models") or {}).items():
+        print(f"{name:9s}  Parzen {row['parzen']:.2f} +- {row['parzen_stderr']:.2f} (sigma {row['parzen_sigma']:.3f})   "
+              f"FID {row['fid']:.2f}   precision {row['precision']:.3f}   recall {row['recall']:.3f}")
+        if "exact_bits_per_dim" in row:
+            print(f"{'':9s}  exact {row['exact_bits_per_dim']:.4f} bits/dim = {row['exact_nll_nats']:.1f} nats a picture "
+                  f"(log-density on [0, 1]^D {row['exact_log_density']:.1f}); 99%-noise mixture "
+                  f"{row['exact_mixture_bits_per_dim']:.4f} bits/dim, {row['exact_mixture_gap']:.3f} nats worse "
+                  f"(bound log 100 = {math.log(100):.3f})")
     print(f"wrote {out / 'likelihood_vs_quality.json'} and {out / 'likelihood_vs_quality.png'} "
           f"({res['seconds']:.1f} s)")
     return 0

@@ -15,11 +15,11 @@
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-__all__ = ["InputPool", "HistoryPool", "to_uint8"]
+__all__ = ["InputPool", "HistoryPool", "DomainInputs", "to_uint8"]
 
 Tensor = torch.Tensor
 
@@ -84,3 +84,54 @@ class HistoryPool:
 
     def load(self, images: Tensor, device=None) -> None:
         self.images = images.to(device).clone() if len(images) else None
+
+
+class DomainInputs:
+    """What a method that translates pictures between the domains of one data set (``domain``
+    labels: stargan, disentangle) keeps and draws: the pool of the first training pictures with
+    their domains (``self.inputs``, ``self.sources``, in the checkpoint), sampling conditions
+    (uniform target domains, pooled pictures with their own domains as ``source``) and the
+    picture of a run (one row per target domain under the same pooled pictures). The class
+    sets ``self.n_domains`` and calls :meth:`init_domain_inputs`; ``draws_sources`` False
+    leaves ``source`` out of the drawn conditions."""
+
+    draws_sources = True
+
+    def init_domain_inputs(self, size: int, shape) -> None:
+        self.inputs = InputPool(size, shape)
+        self.sources = torch.empty(0, dtype=torch.long)   # the domain of each pooled picture
+
+    def draw_conditions(self, n: int, generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
+        """Targets uniform over the domains; ``n`` pictures drawn (with replacement) from the pool
+        of training pictures, with their domains, once it holds any."""
+        out = {"domain": torch.randint(self.n_domains, (n,), generator=generator)}
+        if len(self.inputs.images):
+            idx = torch.randint(len(self.inputs.images), (n,), generator=generator)
+            out["input"] = self.inputs.images[idx].float().div_(127.5).sub_(1.0)
+            if self.draws_sources:
+                out["source"] = self.sources[idx]
+        return out
+
+    def showcase(self, n: int) -> Tuple[Dict[str, Tensor], Optional[int]]:
+        """One row per target domain, under the same pooled pictures (as many as fit in ``n``)."""
+        per = min(n // self.n_domains, len(self.inputs.images))
+        if per < 1:
+            return {}, None
+        x = self.inputs.images[:per].float().div(127.5).sub(1.0)
+        return {"input": x.repeat(self.n_domains, 1, 1, 1), "source": self.sources[:per].repeat(self.n_domains),
+                "domain": torch.arange(self.n_domains).repeat_interleave(per)}, per
+
+    def pool_batch(self, batch) -> None:
+        """Keep the first training pictures of ``batch`` and their domains while the pool has room."""
+        room = self.inputs.size - len(self.inputs.images)
+        if room > 0:
+            self.inputs.add(batch["x"])
+            self.sources = torch.cat([self.sources, batch["domain"][:room].cpu()])
+
+    def extra_state(self) -> Dict[str, Any]:
+        return {"inputs": self.inputs.images.clone(), "sources": self.sources.clone()}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        if "inputs" in state:
+            self.inputs.images = state["inputs"].clone()
+            self.sources = state["sources"].clone()

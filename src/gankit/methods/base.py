@@ -151,9 +151,14 @@ def contract_of(method_name: str) -> Contract:
 def check_data(method_name: str, info: DataInfo) -> None:
     """Refuse data that lacks a field the method trains on, with what to do."""
     contract = contract_of(method_name)
+    if info.kind == "tokens" and "tokens" not in contract.data_kinds:
+        raise ConfigError(f"method {method_name} makes pictures or vectors; this data set holds token sequences: "
+                          "train them with a sequence method (--method mle, gumbel)")
     if contract.data_kinds and info.kind not in contract.data_kinds:
         raise ConfigError(f"method {method_name} works on {' or '.join(contract.data_kinds)} data; this data set "
-                          f"holds {info.kind} samples (use fashion_mnist, mnist, a folder of pictures ...)")
+                          f"holds {info.kind} samples (use "
+                          + ("poems, quotes, text or oracle)" if "tokens" in contract.data_kinds else
+                             "fashion_mnist, mnist, a folder of pictures ...)"))
     for name in contract.needs:
         if name not in info.fields:
             what = "class labels (field y)" if name == "y" else f"a field '{name}'"
@@ -331,6 +336,30 @@ class Method(abc.ABC):
     @property
     def discriminator(self) -> nn.Module:
         return self.modules["discriminator"]
+
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The discriminator's score of each sample of ``x`` (higher: judged more real), for
+        pictures of its surface over 2-D data; None for a method without a discriminator that
+        judges samples on their own (one that also takes a condition, or none at all).
+        Methods whose discriminator is not a score (an energy, a loss) override it."""
+        d = self.modules.get("discriminator")
+        if d is None or self.contract.conditions or self.contract.inputs:
+            return None
+        out = self.judged(d, x)
+        return out.reshape(len(x), -1).float().mean(1) if torch.is_tensor(out) else None
+
+    @staticmethod
+    def judged(net: nn.Module, x: torch.Tensor, call=None):
+        """``net(x)`` (or ``call(x)``, a function of ``net``) in evaluation mode: no batch
+        statistics updated and no dropout drawn from the global random state, so looking at a
+        network never changes training; then the network's mode back."""
+        mode = net.training
+        net.eval()
+        try:
+            return (call or net)(x)
+        finally:
+            net.train(mode)
 
     @abc.abstractmethod
     def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:

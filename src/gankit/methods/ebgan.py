@@ -84,6 +84,12 @@ class EBGAN(Adversarial):
                               "discriminator.name=autoencoder (or auto)")
         self.opt_g, self.opt_d = self.add_pair(g, d)
 
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """Minus the energy (the reconstruction error): low energy is what D calls real."""
+        D = self.discriminator
+        return -self.judged(D, x, D.energy).float().reshape(len(x))
+
     def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
         D, rt = self.discriminator, self.rt
         real = batch["x"]

@@ -157,6 +157,14 @@ class GAN(Method):
         regularise_discriminator(d, penalty, spectral_norm)
         self.opt_g, self.opt_d = self.add_pair(g, d)
 
+    def critic(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """D's score of each sample; with ``pack`` the score of a pack of copies of it."""
+        if self.pack == 1:
+            return super().critic(x)
+        with torch.no_grad():
+            out = self.judged(self.discriminator, self.packed(x.repeat_interleave(self.pack, 0)))
+        return out.reshape(len(x), -1).float().mean(1)
+
     def packed(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, ...) -> (N / pack, pack * C, ...): PacGAN's joint samples."""
         if self.pack == 1:

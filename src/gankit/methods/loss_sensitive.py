@@ -100,6 +100,12 @@ class LossSensitiveGAN(Adversarial):
         """The learned loss L(x) (N,) of a batch in model space: low for data."""
         return loss_function(self.discriminator, x)
 
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """Minus the loss function L(x): real samples get a low loss."""
+        D = self.discriminator
+        return -self.judged(D, x, lambda v: loss_function(D, v)).float().reshape(len(x))
+
     def discriminator_step(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """One update of the loss function L."""
         D, rt = self.discriminator, self.rt

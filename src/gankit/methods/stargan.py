@@ -37,7 +37,7 @@ still recognises the garment: the content kept) and ``cycle_error``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, Union
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
 from .gan import regularise_discriminator
-from ._pools import InputPool
+from ._pools import DomainInputs
 
 __all__ = ["StarGAN"]
 
@@ -59,7 +59,7 @@ Tensor = torch.Tensor
 ObjectiveSpec = OBJECTIVES.spec_type()
 
 
-class StarGAN(Adversarial):
+class StarGAN(DomainInputs, Adversarial):
     contract = Contract(
         needs=("x", "domain"), conditions=("input", "domain", "source"), inputs={"input": "x", "source": "domain"},
         auto={"generator": ("resnet", {"padding": "zero"}), "discriminator": "stargan"},
@@ -107,8 +107,7 @@ class StarGAN(Adversarial):
                               "method stargan needs discriminator.name=stargan (or auto)")
         regularise_discriminator(d, penalty, spectral_norm)
         self.opt_g, self.opt_d = self.add_pair(g, d)
-        self.inputs = InputPool(input_pool, f_x.shape)
-        self.sources = torch.empty(0, dtype=torch.long)   # the domain of each pooled input
+        self.init_domain_inputs(input_pool, f_x.shape)
 
     # ------------------------------------------------------------------ pieces
     def translate(self, G, x: Tensor, domain: Tensor) -> Tensor:
@@ -141,31 +140,9 @@ class StarGAN(Adversarial):
             out["source"] = given["source"]
         return out
 
-    def draw_conditions(self, n: int, generator: Optional[torch.Generator] = None) -> Dict[str, Tensor]:
-        """Targets uniform over the domains; ``n`` pictures drawn (with replacement) from the pool
-        of training inputs, with their domains, once it holds any."""
-        out = {"domain": torch.randint(self.n_domains, (n,), generator=generator)}
-        if len(self.inputs.images):
-            idx = torch.randint(len(self.inputs.images), (n,), generator=generator)
-            out["input"] = self.inputs.images[idx].float().div_(127.5).sub_(1.0)
-            out["source"] = self.sources[idx]
-        return out
-
-    def showcase(self, n: int) -> Tuple[Dict[str, Tensor], Optional[int]]:
-        """One row per target domain, under the same pooled inputs (as many as fit in ``n``)."""
-        per = min(n // self.n_domains, len(self.inputs.images))
-        if per < 1:
-            return {}, None
-        x = self.inputs.images[:per].float().div(127.5).sub(1.0)
-        return {"input": x.repeat(self.n_domains, 1, 1, 1), "source": self.sources[:per].repeat(self.n_domains),
-                "domain": torch.arange(self.n_domains).repeat_interleave(per)}, per
-
     # ------------------------------------------------------------------ the two updates
     def train_step(self, batches: List[Batch], step: int) -> Dict[str, Tensor]:
-        room = self.inputs.size - len(self.inputs.images)
-        if room > 0:
-            self.inputs.add(batches[0]["x"])
-            self.sources = torch.cat([self.sources, batches[0]["domain"][:room].cpu()])
+        self.pool_batch(batches[0])
         return super().train_step(batches, step)
 
     def discriminator_step(self, batch: Batch) -> Dict[str, Tensor]:
@@ -202,14 +179,6 @@ class StarGAN(Adversarial):
         rt.step(loss, self.opt_g, "generator")
         return {"g_loss": adv.detach(), "g_cls": cls.detach(), "cycle": rec.detach()}
 
-    # ------------------------------------------------------------------ state
-    def extra_state(self) -> Dict[str, Any]:
-        return {"inputs": self.inputs.images.clone(), "sources": self.sources.clone()}
-
-    def load_extra_state(self, state: Dict[str, Any]) -> None:
-        if "inputs" in state:
-            self.inputs.images = state["inputs"].clone()
-            self.sources = state["sources"].clone()
 
 
 @METHODS.register("stargan")

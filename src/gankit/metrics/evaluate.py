@@ -40,13 +40,14 @@ __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evalu
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid", "l1", "cycle_error",
-                   "masked_l1"}
+                   "masked_l1", "classifier_error", "reconstruction_l1", "content_domain_accuracy"}
 
 
 #: metrics computed on pixels alone (or with a classifier of their own, translation_accuracy): an
 #: evaluation asking only for these loads no feature extractor
 PIXEL_METRICS = {"l1", "psnr", "ssim", "sharpness", "cycle_error", "translation_accuracy", "domain_accuracy",
-                 "bicubic", "masked_l1", "masked_psnr"}
+                 "bicubic", "masked_l1", "masked_psnr", "target_accuracy", "linear_probe", "class_kept",
+                 "classifier_error", "content_domain_accuracy", "reconstruction_l1"}
 
 
 def cache_dir() -> Path:
@@ -591,6 +592,8 @@ def _birthday(s: EvalSet, /, trials: int = 100) -> Dict[str, float]:
 
 
 def default_metrics(kind: str, has_modes: bool) -> List[str]:
+    if kind == "tokens":   # token sequences: the sequence method's own metrics (gankit.metrics.sequences)
+        return []
     if kind == "image":
         return ["fid", "kid", "is", "pr", "dc"]
     return ["modes", "loglik", "fid", "pr"] if has_modes else ["fid", "kid", "pr", "dc"]
@@ -713,8 +716,12 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
     elif real_data is _training_data(run, source):  # a data set without splits: the training data
         real_split = trained_split
     if not metrics:   # the distribution metrics, and those the method declares for itself
-        metrics = default_metrics(info.kind, real_data.modes is not None)
+        # (a method that generates nothing, such as dann's classifier, is judged by its own alone)
+        metrics = (default_metrics(info.kind, real_data.modes is not None)
+                   if getattr(run.method, "generates", True) else [])
         metrics += [m for m in run.method.contract.metrics if m not in metrics]
+        if info.kind == "tokens" and real_data.log_prob is None:   # no oracle behind the data
+            metrics = [m for m in metrics if m != "nll_oracle"]
     metrics = list(metrics)
     for spec in metrics:  # a misspelt metric or parameter stops before any sample is drawn
         parse_metric(spec)
@@ -967,3 +974,49 @@ def evaluate_paths(real_path, fake_path, metrics: Optional[Sequence[str]] = None
         raise ConfigError("the Inception Score needs images and a classifier, not feature arrays")
     return evaluate(EvalSet(real, fake, kind_r, extractor), metrics)
 
+
+
+#: metrics that compare a sample set with the real data alone, so the data's own training
+#: samples can take the generated samples' place (the reference a perfect generator would get)
+REFERENCE_METRICS = ("fid", "kid", "is", "pr", "dc", "modes", "loglik", "conditional_accuracy")
+
+
+def evaluate_reference(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, features: str = "auto",
+                       split: str = "test", seed: int = 0) -> Dict[str, float]:
+    """The real-data reference of an evaluation: ``n`` samples of the training split, drawn in
+    a seeded order, scored by ``metrics`` against the same ``split`` as the run's samples are
+    (with their labels as the classes they stand for). Only :data:`REFERENCE_METRICS` have a
+    reference (the others need what a generator makes: translations, reconstructions); the
+    others are left out of the result; ``metrics`` None: those :func:`evaluate_run` evaluates
+    by default. Evaluating a run on its training split has no
+    reference, since the two sets would be the same samples."""
+    source = reference_source(run)
+    section = data_section(run, source)
+    trained_split, _ = _splits(run, source)
+    if split == trained_split:
+        raise ConfigError(f"the reference scores the training split ({trained_split}) as if generated, so it "
+                          f"needs evaluation against another split; use --split test")
+    real_data, _ = load_reference(run, split)
+    if not metrics:   # what evaluate_run evaluates by default
+        metrics = default_metrics(run.info.kind, real_data.modes is not None) + list(run.method.contract.metrics)
+    chosen = [m for m in metrics if parse_metric(m)[0] in REFERENCE_METRICS]
+    if not chosen:
+        return {}
+    train = _training_dataset(run, source)
+    order = torch.randperm(len(train.x), generator=torch.Generator().manual_seed(seed))[:n]
+    names = metric_names(chosen)
+    if "conditional_accuracy" in names and train.y is None:
+        chosen = [m for m in chosen if parse_metric(m)[0] != "conditional_accuracy"]
+    n_real = min(n, len(real_data))
+    extractor = None
+    if train.kind == "image":
+        real, fake = real_data.x[:n_real].float().div(255.0), train.x[order].float().div(255.0)
+        if not set(metric_names(chosen)) <= PIXEL_METRICS:
+            extractor = get_extractor(auto_features(section, train.kind) if features == "auto" else features)
+    else:
+        real, fake = real_data.x[:n_real], train.x[order]
+    labels = train.y[order] if train.y is not None and train.y.dim() == 1 else None
+    s = EvalSet(real, fake, train.kind, extractor, modes=real_data.modes, mode_stds=real_data.mode_stds,
+                log_prob=real_data.log_prob, fake_labels=labels,
+                real_labels=real_data.y[:n_real] if real_data.y is not None else None)
+    return evaluate(s, chosen)

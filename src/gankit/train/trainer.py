@@ -36,6 +36,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ..errors import NonFiniteLossError
+from ..report.snapshot import save_points
 from ..viz import plot_losses, save_samples
 from . import distributed
 from .checkpoint import CheckpointManager, atomic_save, rng_state
@@ -272,6 +273,12 @@ class Trainer:
     def save_samples(self) -> Path:
         run = self.run
         g = torch.Generator().manual_seed(run.config.train.seed + 12345)
+        if run.info.kind == "tokens":    # token sequences: their text, one a line
+            from ..data.sequences import write_text
+
+            out = run.method.sample(self.cfg.n_samples, generator=g)
+            return write_text(out["x"], run.info.fields["x"].classes,
+                              run.path / "samples" / f"step_{self.step:08d}.txt")
         n = self.cfg.n_samples if run.info.kind == "image" else 2000
         given, nrow = run.method.showcase(n) if run.info.kind == "image" else ({}, None)
         n = len(next(iter(given.values()))) if given else n
@@ -279,6 +286,7 @@ class Trainer:
         real = None
         if run.info.kind != "image":
             real = run.data.x[:2000]
+            save_points(run.method, out, real, run.path / "samples" / f"step_{self.step:08d}.npz")
         return save_samples(out, run.info, run.path / "samples" / f"step_{self.step:08d}.png", real=real,
                             title=f"step {self.step}", nrow=nrow)
 
