@@ -72,3 +72,22 @@ def share_of_a(run, n=1000):
     """The share of 'a' among the words of ``n`` samples of a run trained on :func:`mostly_a_lines`."""
     x = run.generate(n, seed=0)["x"]
     return float((x == run.info.fields["x"].classes.index("a")).double().sum() / (x != 0).sum().clamp_min(1))
+
+
+def rectangle_pictures(n, size=16, seed=0):
+    """Grey uint8 pictures (n, size, size) of a bright rectangle on a dark ground."""
+    rng = np.random.default_rng(seed)
+    x = np.full((n, size, size), 20, np.uint8)
+    for img in x:
+        top, left = rng.integers(0, size // 2, size=2)
+        h, w = rng.integers(size // 4, size // 2 + 1, size=2)
+        img[top:top + h, left:left + w] = rng.integers(160, 256)
+    return x
+
+
+def styled(x, domain):
+    """Domains of ``x``: 0 as it is, 1 the negative, 2 half as bright."""
+    x = x.copy()
+    x[domain == 1] = 255 - x[domain == 1]
+    x[domain == 2] //= 2
+    return x

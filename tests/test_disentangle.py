@@ -8,33 +8,15 @@ import pytest
 import torch
 
 import gankit
+from conftest import rectangle_pictures as pictures, styled
 from gankit.errors import ConfigError
 from gankit.methods.disentangle import partners
-
-
-def pictures(n=900, size=16, seed=0):
-    """Grey uint8 pictures (n, size, size) of a bright rectangle on a dark ground."""
-    rng = np.random.default_rng(seed)
-    x = np.full((n, size, size), 20, np.uint8)
-    for img in x:
-        top, left = rng.integers(0, size // 2, size=2)
-        h, w = rng.integers(size // 4, size // 2 + 1, size=2)
-        img[top:top + h, left:left + w] = rng.integers(160, 256)
-    return x
-
-
-def styled(x, domain):
-    """Domain 0: as it is; 1: the negative; 2: half as bright."""
-    x = x.copy()
-    x[domain == 1] = 255 - x[domain == 1]
-    x[domain == 2] //= 2
-    return x
 
 
 @pytest.fixture(scope="module")
 def styles_npz(tmp_path_factory):
     path = tmp_path_factory.mktemp("styles") / "styles.npz"
-    x = pictures()
+    x = pictures(900)
     domain = np.arange(len(x)) % 3
     np.savez(path, x=styled(x, domain), domain=domain.astype(np.int64), plain=x)
     return path

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import gankit
+from conftest import rectangle_pictures as pictures, styled
 from gankit.api import build_data
 from gankit.cli import main
 from gankit.data.domains import STYLES, blend_images, render_style
@@ -19,25 +20,6 @@ from gankit.metrics.domain import domain_classifier, train_domain_classifier
 
 REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not REAL_FASHION.is_dir(), reason=f"Fashion-MNIST is not installed at {REAL_FASHION}")
-
-
-def pictures(n=600, size=16, seed=0):
-    """Grey uint8 pictures (n, size, size) of a bright rectangle on a dark ground."""
-    rng = np.random.default_rng(seed)
-    x = np.full((n, size, size), 20, np.uint8)
-    for img in x:
-        top, left = rng.integers(0, size // 2, size=2)
-        h, w = rng.integers(size // 4, size // 2 + 1, size=2)
-        img[top:top + h, left:left + w] = rng.integers(160, 256)
-    return x
-
-
-def styled(x, domain):
-    """Domain 0: as it is; 1: the negative; 2: half as bright."""
-    x = x.copy()
-    x[domain == 1] = 255 - x[domain == 1]
-    x[domain == 2] //= 2
-    return x
 
 
 def three_domains(folder, n=600):
