@@ -313,7 +313,7 @@ def test_page_in_a_browser_2d_animation_plays(browser, ring_run, tmp_path):
     play[0].click()
     seen = _wait(lambda: (lambda s: s if s and len(set(s)) >= 6 else None)(
         browser.execute_script("return window.seen;")), timeout=60)
-    assert seen[:6] == [str(s) for s in range(50, 301, 50)]
+    assert set(seen) == {str(s) for s in range(50, 301, 50)}       # every sample step was shown
     # after playing, the generated points shown are the last step's again, and other frames differed
     snaps = [load_points(p) for p in sorted((ring_run / "samples").glob("step_*.npz"))]
     assert not np.allclose(snaps[0]["x"][:5], snaps[-1]["x"][:5])
