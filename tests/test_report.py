@@ -301,10 +301,14 @@ def test_page_in_a_browser_2d_animation_plays(browser, ring_run, tmp_path):
 
     out = tmp_path / "ring.html"
     assert main(["report", str(ring_run), "--out", str(out)]) == 0
+    assert "Plotly.animate(" not in out.read_text()     # no autoplay on load: only the play button animates
     _open(browser, out)
     assert _wait(lambda: browser.execute_script("var g = document.getElementById('anim-0'); "
                                                 "return !!(g && g._fullLayout);"))
-    first = browser.execute_script("return Array.from(document.getElementById('anim-0')._fullData[2].x).slice(0, 5);")
+    shown = "return Array.from(document.getElementById('anim-0')._fullData[2].x).slice(0, 5);"
+    first = browser.execute_script(shown)
+    time.sleep(1.5)                           # nothing plays by itself: the page still shows the same step
+    np.testing.assert_array_equal(browser.execute_script(shown), first)
     browser.execute_script("window.seen = []; document.getElementById('anim-0')"
                            ".on('plotly_animatingframe', function (e) { window.seen.push(e.name); });")
     play = [b for b in browser.find_elements(By.CSS_SELECTOR, "#anim-0 .updatemenu-button")

@@ -196,7 +196,8 @@ def _series(rows: List[dict], key: str):
 
 
 def _figure_html(fig, div_id: str) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+    # auto_play off: an animation waits for its play button and opens on the latest step
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, auto_play=False,
                        config={"responsive": True, "displaylogo": False})
 
 
