@@ -79,6 +79,21 @@ if [ -n "$text_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
+# The speech of the speech and voices data sets, where apt can install it: espeak-ng speaks
+# the sentences in several voices, sox reads and writes audio files.
+speech_pkgs=""
+command -v espeak-ng >/dev/null 2>&1 || speech_pkgs="espeak-ng"
+command -v sox >/dev/null 2>&1 || speech_pkgs="$speech_pkgs sox"
+speech_pkgs=${speech_pkgs# }
+if [ -n "$speech_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
+  # shellcheck disable=SC2086  # the list splits into package names on purpose
+  if { as_root apt-get update -qq && as_root apt-get install -y -qq $speech_pkgs; } >/dev/null 2>&1; then
+    say "installed the voices of the speech data sets ($speech_pkgs)"
+  else
+    say "could not install $speech_pkgs with apt; the speech and voices data sets need them; see README (Sound and motion)"
+  fi
+fi
+
 # The environment itself, made anew when it was made from another interpreter.
 if [ -d "$VENV" ] && { [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.gankit-python" 2>/dev/null)" != "$ident" ]; }; then
   say "$VENV was made from another interpreter (or is broken); making it again from $ident"
@@ -109,7 +124,7 @@ pipq() { PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install -q "$@"; }
 if ! "$VPY" -c 'import torch, torchvision, sys; sys.exit(0 if (torch.__version__.startswith("2.14.1") and torchvision.__version__.startswith("0.29.1")) else 1)' 2>/dev/null; then
   pipq "torch==2.14.1" "torchvision==0.29.1"
 fi
-pipq -e ".[test,tensorboard,photos]"
+pipq -e ".[test,tensorboard,photos,speech]"
 # Reference implementations the metric tests compare against, and pytorch-fid's Inception
 # network for `--features inception`: --no-deps, so that none of them can touch torch.
 pipq --no-deps "torch-fidelity==0.4.0" "torchmetrics==1.9.0" "pytorch-fid==0.3.0" \
