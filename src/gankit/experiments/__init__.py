@@ -33,6 +33,8 @@ EXPERIMENTS = {
                     "no silhouette holds; how blur, noise and requantisation of it break the way back"),
     "argmax-gradient": ("argmax_gradient", "D's score has exactly zero gradient w.r.t. G through sampled tokens "
                         "(argmax), and a gradient through Gumbel-softmax"),
+    "soft-onehot": ("soft_onehot", "a discriminator over G's softmax outputs tells them from one-hot words within "
+                    "a few steps (bce) and drives G to peaked outputs; a WGAN-GP critic keeps G's gradient in scale"),
     "infogan-codes": ("infogan_codes", "an InfoGAN run's latent traversals, and its categorical code as a clustering "
                       "beside k-means on pixels and on classifier features"),
 }

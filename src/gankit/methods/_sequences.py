@@ -6,10 +6,14 @@ one per sample), or token numbers (N, P) or (N, L) padded with 0; each sample th
 with its prefix and the generator writes the rest (``gankit sample RUN --prefix 床前``). The
 prefix is a condition of the method's own, not a data field (like InfoGAN's codes), so
 evaluation draws whole sequences.
+
+:class:`Reinforce` is what the policy-gradient methods (``seqgan``, ``pg``) share: the
+generator as a policy, REINFORCE's surrogate loss with a moving-average baseline of the
+rewards (kept in the checkpoint), and the optional maximum-likelihood term beside it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
@@ -17,10 +21,10 @@ from ..data.base import Field
 from ..data.sequences import encode, lengths
 from ..errors import ConfigError
 from ..metrics import sequences as _sequence_metrics  # noqa: F401 - registers bleu, self_bleu, nll_oracle, nll_test
-from ..nets.sequence import SequenceGenerator
+from ..nets.sequence import SequenceGenerator, alive_mask
 from .base import Method, Samples
 
-__all__ = ["SequenceMethod", "SEQUENCE_METRICS"]
+__all__ = ["SequenceMethod", "Reinforce", "SEQUENCE_METRICS", "policy_gradient_loss"]
 
 #: metrics every sequence method is judged by (nll_oracle where the data is the oracle)
 SEQUENCE_METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu")
@@ -106,3 +110,76 @@ class SequenceMethod(Method):
         if prefix is None:
             return {"x": G(z)}
         return {"x": G.complete(prefix, lengths(prefix).to(prefix.device), z)}
+
+
+def policy_gradient_loss(token_log_probs: torch.Tensor, advantage: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """-sum_t log p(x_t | x_<t) A_t over the counted positions, divided by their number:
+    REINFORCE's surrogate, whose gradient is the policy gradient (``advantage`` is a constant)."""
+    mask = mask.to(token_log_probs.dtype)
+    return -(token_log_probs * advantage.detach() * mask).sum() / mask.sum().clamp_min(1)
+
+
+class Reinforce(SequenceMethod):
+    """A sequence method whose generator is a policy trained by REINFORCE with a baseline.
+
+    A subclass calls :meth:`setup_policy` once its generator and the generator's optimiser
+    ``self.opt_g`` exist, draws sequences with :meth:`draw`, scores them (per token, (N, L))
+    and updates the generator with :meth:`reinforce_step`. The baseline b is a moving average
+    of the mean reward (decay ``baseline``), started at the first batch's mean; the advantage
+    of a token is its reward minus b. :meth:`anchor` adds terms to the loss (here
+    ``mle_weight`` times the NLL of the real batch; a subclass may add its own)."""
+
+    def setup_policy(self, baseline: float, mle_weight: float) -> None:
+        if not 0.0 <= baseline < 1.0:
+            raise ConfigError(f"method.baseline (the decay of the reward's moving average) must be in [0, 1), "
+                              f"got {baseline}")
+        if mle_weight < 0:
+            raise ConfigError(f"method.mle_weight must not be negative, got {mle_weight}")
+        self.decay, self.mle_weight = baseline, mle_weight
+        self.b = torch.zeros((), dtype=torch.float64)   # the reward's moving average
+        self.b_updates = 0
+
+    def draw(self, n: int) -> torch.Tensor:
+        """n sequences of the generator being trained (not its moving average), no gradient."""
+        with torch.no_grad(), self.rt.autocast():
+            return self.generator(self.rt.randn(n, self.info.shape[0]))
+
+    def anchor(self, x: torch.Tensor, real: Optional[torch.Tensor]) -> Tuple[Optional[torch.Tensor], Dict]:
+        """(a term added to the policy-gradient loss or None, what to log of it)."""
+        if self.mle_weight > 0 and real is not None:
+            from .mle import sequence_nll
+
+            nll = sequence_nll(self.generator, real)
+            return self.mle_weight * nll, {"nll": nll.detach()}
+        return None, {}
+
+    def reinforce_step(self, x: torch.Tensor, q: torch.Tensor, real: Optional[torch.Tensor] = None,
+                       mean_reward: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """One update of the generator on its sequences ``x`` (N, L) with per-token rewards ``q``
+        (N, L); ``mean_reward`` (default: q's mean over the counted tokens) feeds the baseline."""
+        mask = alive_mask(x)
+        if mean_reward is None:
+            mean_reward = (q * mask).sum() / mask.sum().clamp_min(1)
+        mean_reward = mean_reward.detach()
+        if self.b_updates == 0:
+            self.b = mean_reward.double().cpu()
+        advantage = q - self.b.to(q.device, torch.float32)
+        with self.rt.autocast():
+            loss = policy_gradient_loss(self.generator.token_log_probs(x), advantage, mask)
+            logs = {"pg_loss": loss.detach(), "reward": mean_reward, "baseline": self.b.clone().float()}
+            extra, more = self.anchor(x, real)
+            if extra is not None:
+                loss = loss + extra
+                logs.update(more)
+        self.rt.step(loss, self.opt_g, "generator")
+        self.b = self.decay * self.b + (1 - self.decay) * mean_reward.double().cpu()
+        self.b_updates += 1
+        return logs
+
+    def extra_state(self):
+        return {"baseline": self.b.clone(), "baseline_updates": self.b_updates}
+
+    def load_extra_state(self, state) -> None:
+        if "baseline" in state:
+            self.b = state["baseline"].clone().double()
+            self.b_updates = int(state["baseline_updates"])

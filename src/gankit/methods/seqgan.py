@@ -18,7 +18,8 @@ expected final score given the tokens so far, in one of two ways (``reward``):
 
 The generator minimises -sum_t log p(x_t | x_<t) (Q_t - b) over each sequence's tokens up to
 its end, divided by their number, with b a moving average of the rewards (``baseline``
-decay; REINFORCE with a baseline; kept in the checkpoint). The discriminator learns
+decay; REINFORCE with a baseline, kept in the checkpoint: ``_sequences.Reinforce``, which
+``pg`` shares). The discriminator learns
 real against generated sequences with the standard GAN loss, ``d_steps`` real batches per
 iteration (the paper trains D much more than G). The generator starts from maximum-likelihood
 pre-training: ``init`` (an ``mle`` run) and/or ``pretrain_steps`` of MLE in this run (D
@@ -34,21 +35,13 @@ import torch.nn.functional as F
 
 from ..config import Config
 from ..errors import ConfigError
-from ..nets.sequence import alive_mask
 from ..registries import METHODS
 from ..train.runtime import Runtime
-from ._sequences import SEQUENCE_METRICS, SequenceMethod
+from ._sequences import SEQUENCE_METRICS, Reinforce, policy_gradient_loss
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
 from .mle import sequence_nll
 
 __all__ = ["SeqGAN", "policy_gradient_loss", "cut_prefixes"]
-
-
-def policy_gradient_loss(token_log_probs: torch.Tensor, advantage: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """-sum_t log p(x_t | x_<t) A_t over the counted positions, divided by their number:
-    REINFORCE's surrogate, whose gradient is the policy gradient (``advantage`` is a constant)."""
-    mask = mask.to(token_log_probs.dtype)
-    return -(token_log_probs * advantage.detach() * mask).sum() / mask.sum().clamp_min(1)
 
 
 def cut_prefixes(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -57,7 +50,7 @@ def cut_prefixes(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return torch.where(pos.unsqueeze(0) < keep.unsqueeze(1), x, torch.zeros_like(x))
 
 
-class SeqGAN(SequenceMethod, Adversarial):
+class SeqGAN(Reinforce, Adversarial):
     contract = Contract(auto={"generator": "lstm", "discriminator": "seq_cnn"}, metrics=SEQUENCE_METRICS,
                         optim={"lr_g": 1e-3, "lr_d": 1e-4}, data_kinds=("tokens",))
 
@@ -66,14 +59,11 @@ class SeqGAN(SequenceMethod, Adversarial):
         super().__init__(runtime, info, cfg)
         check_positive("method.rollouts", rollouts)
         check_positive("method.d_steps", d_steps)
-        if not 0.0 <= baseline < 1.0:
-            raise ConfigError(f"method.baseline (the decay of the reward's moving average) must be in [0, 1), "
-                              f"got {baseline}")
         if pretrain_steps < 0 or mle_weight < 0:
             raise ConfigError(f"method.pretrain_steps and method.mle_weight must not be negative, got "
                               f"{pretrain_steps} and {mle_weight}")
-        self.reward, self.rollouts, self.decay = reward, rollouts, baseline
-        self.pretrain_steps, self.mle_weight = pretrain_steps, mle_weight
+        self.reward, self.rollouts = reward, rollouts
+        self.pretrain_steps = pretrain_steps
         self.d_steps = self.real_batches_per_step = d_steps
         G = self.build_sequence_generator()
         if init:
@@ -81,16 +71,10 @@ class SeqGAN(SequenceMethod, Adversarial):
         D = self.build_sequence_discriminator()
         self.opt_g, self.opt_d = self.add_pair(G, D)
         self.enable_ema()
-        self.b = torch.zeros((), dtype=torch.float64)   # the reward's moving average
-        self.b_updates = 0
+        self.setup_policy(baseline, mle_weight)
         self.step_now = 0
 
-    # ------------------------------------------------------------------ drawing and rewards
-    def draw(self, n: int) -> torch.Tensor:
-        """n sequences of the generator being trained (not its moving average), no gradient."""
-        with torch.no_grad(), self.rt.autocast():
-            return self.generator(self.rt.randn(n, self.info.shape[0]))
-
+    # ------------------------------------------------------------------ rewards
     def probability_real(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), self.rt.autocast():
             return torch.sigmoid(self.discriminator(x).float())
@@ -139,36 +123,11 @@ class SeqGAN(SequenceMethod, Adversarial):
             self.rt.step(nll, self.opt_g, "generator")
             return {"nll": nll.detach()}
         x = self.draw(len(real))
-        q = self.token_rewards(x)
-        mask = alive_mask(x)
-        mean_q = (q * mask).sum() / mask.sum().clamp_min(1)
-        if self.b_updates == 0:
-            self.b = mean_q.detach().double().cpu()
-        advantage = q - self.b.to(q.device, torch.float32)
-        with self.rt.autocast():
-            loss = policy_gradient_loss(G.token_log_probs(x), advantage, mask)
-            logs = {"pg_loss": loss.detach(), "reward": mean_q.detach(), "baseline": self.b.clone().float()}
-            if self.mle_weight > 0:
-                nll = sequence_nll(G, real)
-                loss = loss + self.mle_weight * nll
-                logs["nll"] = nll.detach()
-        self.rt.step(loss, self.opt_g, "generator")
-        self.b = self.decay * self.b + (1 - self.decay) * mean_q.detach().double().cpu()
-        self.b_updates += 1
-        return logs
+        return self.reinforce_step(x, self.token_rewards(x), real)
 
     def train_step(self, batches: List[Batch], step: int) -> Dict[str, torch.Tensor]:
         self.step_now = step
         return super().train_step(batches, step)
-
-    # ------------------------------------------------------------------ state
-    def extra_state(self):
-        return {"baseline": self.b.clone(), "baseline_updates": self.b_updates}
-
-    def load_extra_state(self, state) -> None:
-        if "baseline" in state:
-            self.b = state["baseline"].clone().double()
-            self.b_updates = int(state["baseline_updates"])
 
 
 @METHODS.register("seqgan")

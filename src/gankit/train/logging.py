@@ -53,6 +53,12 @@ class MetricsLog:
                 if key != "step":
                     self._tb.add_scalar(key, value, step)
 
+    def text(self, tag: str, text: str, step: int) -> None:
+        """Text for TensorBoard's text tab (token samples, one a line); nothing without TensorBoard."""
+        if self._tb is not None:
+            # TensorBoard renders Markdown: indent by four spaces so each line shows as written
+            self._tb.add_text(tag, "".join("    " + line + "\n" for line in text.splitlines()), step)
+
     def flush(self) -> None:
         self._file.flush()
         if self._tb is not None:
@@ -71,6 +77,9 @@ class NullLog:
     path = None
 
     def write(self, row: Dict[str, float]) -> None:
+        pass
+
+    def text(self, tag: str, text: str, step: int) -> None:
         pass
 
     def flush(self) -> None:

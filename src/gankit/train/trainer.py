@@ -124,7 +124,9 @@ class Trainer:
                 if evaluate or checkpoint:   # nothing non-finite reaches a checkpoint or best.pt
                     self._check_finite()
                 if sample and self.main:
-                    self.save_samples()
+                    written = self.save_samples()
+                    if str(written).endswith(".txt"):    # token samples: their text in TensorBoard too
+                        log.text("samples", written.read_text(encoding="utf-8"), self.step)
                 if evaluate:
                     self._evaluate(log, progress)
                 if checkpoint:
