@@ -69,13 +69,17 @@ fi
 text_pkgs=""
 [ -f /usr/share/games/fortunes/wisdom ] || text_pkgs="fortunes"
 [ -f /usr/share/games/fortunes/tang300 ] || text_pkgs="$text_pkgs fortunes-zh"
+# German fortunes and the FreeDict English-German dictionary: the corpora and the test
+# dictionary of word translation by aligned embeddings
+[ -d /usr/share/games/fortunes/de ] || text_pkgs="$text_pkgs fortunes-de"
+[ -f /usr/share/dictd/freedict-eng-deu.index ] || text_pkgs="$text_pkgs dict-freedict-eng-deu"
 text_pkgs=${text_pkgs# }
 if [ -n "$text_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
   # shellcheck disable=SC2086  # the list splits into package names on purpose
   if { as_root apt-get update -qq && as_root apt-get install -y -qq $text_pkgs; } >/dev/null 2>&1; then
-    say "installed the text of the poems and quotes data sets ($text_pkgs)"
+    say "installed the text of the sequence data sets ($text_pkgs)"
   else
-    say "could not install $text_pkgs with apt; the poems and quotes data sets need them; see README (Sequences)"
+    say "could not install $text_pkgs with apt; the poems, quotes and translation data need them; see README (Sequences)"
   fi
 fi
 
