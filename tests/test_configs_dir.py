@@ -45,6 +45,18 @@ def _data_info(data: dict):
         return DataInfo(kind="image", shape=shape, n_classes=10,
                         fields={"x": Field("image", shape), "y": Field("label", (), tuple(map(str, range(10)))),
                                 "domain": Field("label", (), tuple(data["styles"]))})
+    if name == "moving_fashion":             # the past frames stacked as the channels of 'input'
+        from gankit.data.base import Field
+
+        size = data["image_size"]
+        return DataInfo(kind="image", shape=(1, size, size),
+                        fields={"x": Field("image", (1, size, size)),
+                                "input": Field("image", (data["frames"], size, size))})
+    if name == "speech":                     # noisy and clean spectrogram segments: (1, bins, frames)
+        from gankit.data.base import Field
+
+        shape = (1, data["n_fft"] // 2 + 1, data["frames"])
+        return DataInfo(kind="image", shape=shape, fields={"x": Field("image", shape), "input": Field("image", shape)})
     if name in ("ring8", "grid25", "swissroll"):
         return DataInfo(kind="vector", shape=(2,))
     if name == "gaussian1d":

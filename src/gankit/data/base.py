@@ -36,17 +36,22 @@ class Field:
     shape: Tuple[int, ...]                 #: one sample: (C, H, W), (D,), () for a label, (K,), (L,)
     classes: Optional[Tuple[str, ...]] = None   #: label / multi-label names, index = value; a tokens field's vocabulary
     frequencies: Optional[Tuple[float, ...]] = None  #: how often each class occurs (labels)
+    frames: int = 1                        #: an image field stacking this many frames along its channels (a clip's past)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape),
-                "classes": list(self.classes) if self.classes is not None else None,
-                "frequencies": list(self.frequencies) if self.frequencies is not None else None}
+        out = {"kind": self.kind, "shape": list(self.shape),
+               "classes": list(self.classes) if self.classes is not None else None,
+               "frequencies": list(self.frequencies) if self.frequencies is not None else None}
+        if self.frames != 1:
+            out["frames"] = self.frames
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Field":
         return cls(kind=d["kind"], shape=tuple(d["shape"]),
                    classes=tuple(d["classes"]) if d.get("classes") is not None else None,
-                   frequencies=tuple(d["frequencies"]) if d.get("frequencies") is not None else None)
+                   frequencies=tuple(d["frequencies"]) if d.get("frequencies") is not None else None,
+                   frames=int(d.get("frames", 1)))
 
     @property
     def n_classes(self) -> int:
@@ -192,6 +197,8 @@ class Dataset:
     #: tokens field, its vocabulary (index = word number)
     vocabulary: Optional[List[str]] = None
     #: the vocabulary of a tokens x (index = token number, 0 = padding): the ``classes`` of x's Field
+    extra_frames: Dict[str, int] = field(default_factory=dict)
+    #: image fields that stack several frames along their channels (a clip's past frames): how many
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "vector", "tokens"):
@@ -244,7 +251,7 @@ class Dataset:
                 classes = tuple(str(i) for i in range(t.shape[1]))
             elif kind == "tokens" and name in self.extra_classes:   # the vocabulary, index = word number
                 classes = tuple(self.extra_classes[name])
-            out[name] = Field(kind, tuple(t.shape[1:]), classes)
+            out[name] = Field(kind, tuple(t.shape[1:]), classes, frames=int(self.extra_frames.get(name, 1)))
         return out
 
     def to_model(self, batch):

@@ -130,7 +130,7 @@ def take_half(data: Dataset, half: str, section: str = "data") -> Dataset:
                    classes=data.classes, modes=data.modes, mode_stds=data.mode_stds, mode_weights=data.mode_weights,
                    log_prob=data.log_prob, extra={k: cut(v) for k, v in data.extra.items()},
                    extra_kinds=dict(data.extra_kinds), extra_classes=dict(data.extra_classes),
-                   vocabulary=data.vocabulary)
+                   vocabulary=data.vocabulary, extra_frames=dict(data.extra_frames))
 
 
 # ----------------------------------------------------------------------------------- Fashion-MNIST-M

@@ -62,4 +62,4 @@ def take_per_class(data: Dataset, n: int, section: str = "data") -> Dataset:
                    modes=data.modes, mode_stds=data.mode_stds, mode_weights=data.mode_weights,
                    log_prob=data.log_prob, extra={k_: cut(v) for k_, v in data.extra.items()},
                    extra_kinds=dict(data.extra_kinds), extra_classes=dict(data.extra_classes),
-                   vocabulary=getattr(data, "vocabulary", None))
+                   vocabulary=getattr(data, "vocabulary", None), extra_frames=dict(data.extra_frames))

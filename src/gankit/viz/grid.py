@@ -31,6 +31,23 @@ def _beside(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v
 
 
+def _frames_apart(out: Dict[str, torch.Tensor], x: torch.Tensor, fields):
+    """``out`` with each image output that is a data field stacking m >= 2 frames (its
+    ``Field.frames``: video's past frames) replaced by its m frames, oldest first, each one
+    output (``NAME_1`` ... ``NAME_m``) that counts as a field; and the names of the fields."""
+    names = set(fields)
+    split: Dict[str, torch.Tensor] = {}
+    for k, v in out.items():
+        m = getattr(fields.get(k), "frames", 1) if hasattr(fields, "get") else 1
+        if k != "x" and m > 1 and v.dim() == 4 and v.shape[1] % m == 0 and len(v) == len(x):
+            for i, frame in enumerate(v.split(v.shape[1] // m, 1), 1):
+                split[f"{k}_{i}"] = frame
+                names.add(f"{k}_{i}")
+        else:
+            split[k] = v
+    return split, names
+
+
 def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title: str = "",
                  nrow: Optional[int] = None) -> Path:
     """Save samples (model space: images in [-1, 1]) as a PNG at ``path``.
@@ -42,8 +59,9 @@ def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title
     ones such as low-resolution inputs, enlarged) stand beside each sample: those that are
     fields of the data (the inputs a sample was made from) before it, the others
     (reconstructions) after it, each group in the order of ``samples`` (without a
-    ``DataInfo``, all before it). 1D data becomes a histogram and 2D (or the first two coordinates
-    of higher-dimensional) data a scatter plot, coloured by label where the samples carry
+    ``DataInfo``, all before it); a field that stacks several frames of x's channels (the past
+    frames of a clip, ``Field.frames``) stands as its frames, oldest first. 1D data becomes a histogram and 2D
+    (or the first two coordinates of higher-dimensional) data a scatter plot, coloured by label where the samples carry
     one (``y``), with ``real`` samples drawn beneath for comparison.
     """
     out: Dict[str, torch.Tensor] = samples if isinstance(samples, dict) else {"x": samples}
@@ -54,8 +72,10 @@ def save_samples(samples, info, path, real: Optional[torch.Tensor] = None, title
     if kind == "image":
         from torchvision.utils import save_image
 
-        shown = [k for k, v in out.items() if _fits_beside(v, x) and k != "x"]
         fields = getattr(info, "fields", None)
+        if fields is not None:     # stacked frames (a clip's past) stand as frames, oldest first
+            out, fields = _frames_apart(out, x, fields)
+        shown = [k for k, v in out.items() if _fits_beside(v, x) and k != "x"]
         if fields is None:       # no description: every further output before the sample
             shown = shown + ["x"]
         else:                    # the conditions (fields of the data: inputs) first, the sample, what it makes
