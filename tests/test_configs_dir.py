@@ -57,6 +57,12 @@ def _data_info(data: dict):
 
         shape = (1, data["n_fft"] // 2 + 1, data["frames"])
         return DataInfo(kind="image", shape=shape, fields={"x": Field("image", shape), "input": Field("image", shape)})
+    if name == "voices":                     # spectrogram segments (1, bins, frames), the voice a label 'domain'
+        from gankit.data.base import Field
+
+        shape = (1, data["n_fft"] // 2 + 1, data["frames"])
+        return DataInfo(kind="image", shape=shape,
+                        fields={"x": Field("image", shape), "domain": Field("label", (), tuple(data["voices"]))})
     if name in ("ring8", "grid25", "swissroll"):
         return DataInfo(kind="vector", shape=(2,))
     if name == "gaussian1d":

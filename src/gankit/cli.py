@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                    "sample starts with and the generator continues, e.g. --prefix 床前; --n samples of each (give it "
                    "several times); write them with --out FILE.txt")
     s.add_argument("--input", metavar="FILE_OR_FOLDER", help="condition images (runs conditioned on an image): "
-                   "an image folder, an image file, .npz or .npy; one output per input")
+                   "an image folder, an image file, .npz or .npy; one output per input; a speech enhancement "
+                   "run takes a .wav of noisy speech, a voice conversion run a .wav of the source voice (with --out "
+                   "FILE.wav)")
     s.add_argument("--to", metavar="DOMAIN[,DOMAIN...]", help="translation runs: the target domain(s), by name or "
                    "number (stargan: --to inverted,edges, one row per domain under the same inputs; cyclegan: --to B, "
                    "the default, or --to A, which translates --input pictures of domain B back to A)")
@@ -90,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
                    "its noise, so outputs for one input differ); the default is deterministic")
     s.add_argument("--repeat", type=int, default=1, metavar="K", help="translate each --input picture K times, side "
                    "by side (with --dropout: K different outputs each; default 1)")
+    s.add_argument("--frames", type=int, default=1, metavar="T", help="video runs: predict T frames after each clip "
+                   "of --input past frames, each prediction fed back as the newest past frame (default 1); a folder "
+                   "--out gets them in order, clip after clip")
+    s.add_argument("--phase", choices=("griffin_lim", "source"), default="griffin_lim", help="voice conversion "
+                   "runs (--input source.wav --out converted.wav): the phase of the converted sound, found by "
+                   "Griffin-Lim (default) or the source's")
 
     e = sub.add_parser("eval", help="evaluate a run (or two sample sets) with FID, KID, IS, precision/recall ...",
                        description="Evaluate a run's generator against the held-out split of its data set, or "
@@ -285,6 +293,9 @@ def _conditions(run, args):
         images, kind = _read_images(args.input)
         if kind != "image":
             raise ConfigError(f"--input {args.input}: expected images, got an array of shape {tuple(images.shape)}")
+        clips = getattr(run.method, "frames_from_pictures", None)
+        if clips is not None:     # past frames of clips (video): a folder of frames or strips of them
+            images = clips(images, args.input)
         want = tuple(fields[name].shape)
         if images.shape[1] != want[0]:      # another size is translated in tiles (where the generator allows)
             raise ConfigError(f"--input {args.input}: images of {tuple(images.shape[1:])} (channels, height, width), "
@@ -426,6 +437,8 @@ def cmd_sample(args) -> int:
     from .viz import save_samples
 
     out = Path(args.out)
+    if out.suffix.lower() == ".wav" or Path(args.input or "").suffix.lower() in SOUND_SUFFIXES:
+        return _sample_sound(args, out)
     as_folder = out.is_dir() or not out.suffix
     if not as_folder and out.suffix.lower() not in (".png", ".npz", ".txt"):
         raise ConfigError(f"--out {out}: use a .png (picture) or .npz (raw array) file name, or a folder (a path "
@@ -447,8 +460,11 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"--out {out}: a .txt takes the text of a sequence run; this run makes {run.info.kind} "
                           "samples: use a .png or .npz")
     given, n, nrow = _conditions(run, args)
-    samples = run.generate(n, seed=args.seed, given=given, dropout=args.dropout, tile=args.tile,
-                           overlap=args.overlap)
+    if args.frames != 1:
+        samples, n, nrow = _rollout(run, args, given)
+    else:
+        samples = run.generate(n, seed=args.seed, given=given, dropout=args.dropout, tile=args.tile,
+                               overlap=args.overlap)
     if is_text:
         from .data.sequences import write_text
 
@@ -466,6 +482,60 @@ def cmd_sample(args) -> int:
         model = {k: (v.mul(2).sub(1) if v.dim() == 4 and v.is_floating_point() else v) for k, v in samples.items()}
         save_samples(model, run.info, out, nrow=nrow)
     print(f"{n} samples from {run.path} (step {run.step}) -> {out}")
+    return 0
+
+
+def _rollout(run, args, given):
+    """``--frames T``: T frames predicted after each --input clip (method video's rollout), as
+    samples ``x`` (the clips' frames in order, clip after clip, images in [0, 1]), their number
+    and the picture's row length (T)."""
+    import torch
+
+    from .errors import ConfigError
+
+    if args.frames < 1:
+        raise ConfigError(f"--frames must be at least 1, got {args.frames}")
+    rollout = getattr(run.method, "rollout", None)
+    if rollout is None:
+        raise ConfigError(f"--frames: the {run.config.method['name']} method of this run predicts no frames; "
+                          "--frames rolls out a video run (method video)")
+    if "input" not in given:
+        raise ConfigError("--frames continues clips: give their past frames with --input FRAMES")
+    g = torch.Generator().manual_seed(args.seed)
+    frames = rollout(torch.as_tensor(given["input"]).float(), args.frames, generator=g, dropout=args.dropout)
+    x = frames.reshape(len(frames) * args.frames, -1, *frames.shape[-2:])
+    return {"x": run._to_user("x", x)}, len(x), args.frames
+
+
+SOUND_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def _sample_sound(args, out: Path) -> int:
+    """``gankit sample RUN --input noisy.wav --out clean.wav``: a speech enhancement run's
+    output for a whole sound file; a voice conversion run's (cyclegan, stargan, disentangle on
+    data voices) conversion of it (``--to``/``--label`` the target voice, ``--phase``)."""
+    from .api import load_run
+    from .errors import ConfigError
+    from .methods._voice import convert_file, is_voice_run
+    from .methods.speech_enhance import enhance_file
+
+    if args.input is None:
+        raise ConfigError(f"--out {out}: a .wav is written by enhancing a sound file: give it with --input FILE.wav")
+    if out.suffix.lower() != ".wav":
+        raise ConfigError(f"--input {args.input} is a sound file: write the enhanced sound with --out FILE.wav")
+    if not Path(args.input).is_file():
+        raise ConfigError(f"--input {args.input}: no such file; give a WAV file of noisy speech")
+    run = load_run(args.run_dir)
+    if is_voice_run(run.config):
+        convert_file(run, args.input, out, to=args.to, label=args.label, phase=args.phase, seed=args.seed)
+        print(f"{args.input} converted by {run.path} (step {run.step}) -> {out}")
+        return 0
+    if run.config.data.get("name") not in ("speech",):
+        raise ConfigError(f"--input {args.input}: a sound file is enhanced by a speech_enhance run on data speech or "
+                          f"converted by a voice run (cyclegan, stargan or disentangle on data voices); this run is "
+                          f"{run.config.method['name']} on {run.config.data.get('name')}")
+    enhance_file(run, args.input, out, seed=args.seed)
+    print(f"{args.input} enhanced by {run.path} (step {run.step}) -> {out}")
     return 0
 
 

@@ -60,6 +60,7 @@ from .base import Batch, Contract, DataInfo, discriminator_logs
 from .gan import regularise_discriminator
 from ._pools import HistoryPool
 from ._unpaired import TwoDomains
+from ._voice import voice_contract
 
 __all__ = ["CycleGAN"]
 
@@ -83,6 +84,7 @@ class CycleGAN(TwoDomains):
                  cycle_weight: float, identity_weight: Optional[float], pool: int, input_pool: int,
                  spectral_norm: bool):
         super().__init__(runtime, info, cfg)
+        self.contract = voice_contract(self.contract, cfg)    # on voices: judged as voice conversion
         if identity_weight is None:
             identity_weight = 0.5 * cycle_weight
         for key, value in (("cycle_weight", cycle_weight), ("identity_weight", identity_weight)):

@@ -57,6 +57,7 @@ from ..registries import METHODS, METRICS
 from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
 from ._pools import DomainInputs
+from ._voice import voice_contract
 
 __all__ = ["Disentangle", "partners"]
 
@@ -89,6 +90,7 @@ class Disentangle(DomainInputs, Adversarial):
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, adv_weight: float, d_steps: int,
                  input_pool: int):
         super().__init__(runtime, info, cfg)
+        self.contract = voice_contract(self.contract, cfg)    # on voices: judged as voice conversion
         check_positive("method.input_pool", input_pool)
         check_positive("method.d_steps", d_steps)
         self.d_steps = self.real_batches_per_step = int(d_steps)

@@ -52,6 +52,7 @@ from ..train.runtime import Runtime
 from .base import Adversarial, Batch, Contract, DataInfo, check_positive
 from .gan import regularise_discriminator
 from ._pools import DomainInputs
+from ._voice import voice_contract
 
 __all__ = ["StarGAN"]
 
@@ -69,6 +70,7 @@ class StarGAN(DomainInputs, Adversarial):
                  d_steps: int, cls_weight: float, rec_weight: float, penalty: str, penalty_weight: float,
                  input_pool: int, spectral_norm: bool):
         super().__init__(runtime, info, cfg)
+        self.contract = voice_contract(self.contract, cfg)    # on voices: judged as voice conversion
         check_positive("method.d_steps", d_steps)
         check_positive("method.input_pool", input_pool)
         for key, value in (("cls_weight", cls_weight), ("rec_weight", rec_weight),

@@ -53,10 +53,12 @@ def _as_unit(x: torch.Tensor) -> torch.Tensor:
 
 
 def train_domain_classifier(x: torch.Tensor, domain: torch.Tensor, n_domains: int, steps: int = 400,
-                            epochs: int = 20, seed: int = 0) -> Tuple[DomainClassifier, float]:
+                            epochs: int = 20, seed: int = 0, build=None) -> Tuple[nn.Module, float]:
     """(a classifier of ``domain`` from pictures ``x`` (uint8, or floats in [0, 1]), its accuracy
     on the last tenth of them, which it is not trained on): ``steps`` batches of 128 or
-    ``epochs`` passes over the pictures, whichever is fewer."""
+    ``epochs`` passes over the pictures, whichever is fewer. ``build(channels, n_domains)``
+    makes another network than :class:`DomainClassifier` (the speaker classifier of
+    :mod:`gankit.metrics.voice`)."""
     n = len(x)
     n_test = max(1, n // 10)
     if n - n_test < 2:
@@ -64,7 +66,7 @@ def train_domain_classifier(x: torch.Tensor, domain: torch.Tensor, n_domains: in
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = DomainClassifier(x.shape[1], n_domains)
+        net = (build or DomainClassifier)(x.shape[1], n_domains)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     train_x, train_d = x[:n - n_test], domain[:n - n_test].long()
     batch = min(128, len(train_x))
@@ -107,22 +109,23 @@ def accuracy(net: DomainClassifier, x: torch.Tensor, domain: torch.Tensor, batch
 
 
 def domain_classifier(data_cfg: Dict, x: torch.Tensor, domain: torch.Tensor, n_domains: int,
-                      cache: Path) -> Tuple[DomainClassifier, float]:
+                      cache: Path, build=None, tag: str = "domains") -> Tuple[nn.Module, float]:
     """:func:`train_domain_classifier` on a run's training pictures, cached in ``cache`` by the
-    data's config section (a damaged or stale cache file is retrained)."""
-    key = json.dumps({"data": data_cfg, "n": len(x), "n_domains": n_domains, "version": VERSION}, sort_keys=True,
-                     default=str)
-    path = cache / f"domains-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
+    data's config section (a damaged or stale cache file is retrained); ``build`` another
+    network, cached under the name ``tag``."""
+    key = json.dumps({"data": data_cfg, "n": len(x), "n_domains": n_domains, "version": VERSION,
+                      **({"tag": tag} if tag != "domains" else {})}, sort_keys=True, default=str)
+    path = cache / f"{tag}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pt"
     if path.is_file():
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
             if saved["key"] == key:
-                net = DomainClassifier(x.shape[1], n_domains)
+                net = (build or DomainClassifier)(x.shape[1], n_domains)
                 net.load_state_dict(saved["weights"])
                 return net.eval(), float(saved["accuracy"])
         except Exception:
             pass   # retrained below
-    net, acc = train_domain_classifier(x, domain, n_domains)
+    net, acc = train_domain_classifier(x, domain, n_domains, build=build)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp-{os.getpid()}")

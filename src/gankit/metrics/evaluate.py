@@ -40,14 +40,16 @@ __all__ = ["METRICS", "EvalSet", "Evaluator", "evaluate", "evaluate_run", "evalu
 
 #: metric keys where a smaller value is better (for choosing the best checkpoint)
 LOWER_IS_BETTER = {"fid", "kid", "reverse_kl", "kl", "near_copies", "intra_fid", "l1", "cycle_error",
-                   "masked_l1", "classifier_error", "reconstruction_l1", "content_domain_accuracy"}
+                   "masked_l1", "classifier_error", "reconstruction_l1", "content_domain_accuracy",
+                   "content_distance"}
 
 
 #: metrics computed on pixels alone (or with a classifier of their own, translation_accuracy): an
 #: evaluation asking only for these loads no feature extractor
 PIXEL_METRICS = {"l1", "psnr", "ssim", "sharpness", "cycle_error", "translation_accuracy", "domain_accuracy",
                  "bicubic", "masked_l1", "masked_psnr", "target_accuracy", "linear_probe", "class_kept",
-                 "classifier_error", "content_domain_accuracy", "reconstruction_l1"}
+                 "classifier_error", "content_domain_accuracy", "reconstruction_l1", "next_frame",
+                 "speech_quality", "voice_conversion"}
 
 
 def cache_dir() -> Path:
