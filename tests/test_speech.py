@@ -1,8 +1,10 @@
 """Speech enhancement: the audio maths against closed forms (no espeak-ng needed), the speech
-data sets' SNRs and splits, a short speech_enhance run that beats its noisy input on held-out
-segments, and `gankit sample RUN --input noisy.wav --out clean.wav`."""
+data sets' SNRs, noise pairing and splits, the enhancer's outputs (mask, residual, direct), a
+short speech_enhance run that beats its noisy input on held-out segments, and `gankit sample
+RUN --input noisy.wav --out clean.wav`."""
 import math
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -160,12 +162,72 @@ def test_speech_from_a_folder_of_wav_files(tmp_path):
     assert {u.text for u in train}.isdisjoint({u.text for u in test})
     for u in train + test:
         assert audio.snr(u.clean, u.noisy) == pytest.approx(u.snr, abs=1e-3)
+    # noise type and SNR independent: 3 files x 4 mixtures = every (noise, SNR) pair of 3 x 4 once
+    grid = speech_utterances("train", root=str(tmp_path / "wavs"), mixtures=4, test_fraction=0.25)
+    assert Counter((u.noise, u.snr) for u in grid) == {(k, s): 1 for k in ("white", "pink", "babble")
+                                                       for s in (0.0, 5.0, 10.0, 15.0)}
+    held = speech_utterances("test", root=str(tmp_path / "wavs"), mixtures=4, test_fraction=0.25)
+    assert [(u.noise, u.snr) for u in held] == [("brown", 2.5), ("babble", 2.5), ("brown", 7.5), ("babble", 7.5)]
+    again = speech_utterances("train", root=str(tmp_path / "wavs"), mixtures=4, test_fraction=0.25)
+    assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(grid, again))   # a function of (seed, split, i, j)
     d = speech(root=str(tmp_path / "wavs"), mixtures=1, test_fraction=0.25)
     assert d.x.shape[1:] == (1, 128, 64) and d.extra["input"].shape == d.x.shape and d.x.dtype == torch.uint8
     with pytest.raises(DataError, match="not a folder"):
         speech(root=str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError, match="unknown noise"):
         speech(root=str(tmp_path / "wavs"), noises=["purple"])
+
+
+# ----------------------------------------------------------------------------- what G's output means
+
+def test_output_mask_residual_and_direct_against_closed_forms():
+    from gankit.methods.speech_enhance import combine
+
+    gen = torch.Generator().manual_seed(0)
+    noisy = torch.rand(2, 1, 16, 8, generator=gen) * 2 - 1
+    g = torch.rand(2, 1, 16, 8, generator=gen) * 2 - 1
+    # 60 dB at most on an 80 dB scale: 1.5 model units (1 unit = 40 dB)
+    mask = combine("mask", noisy, g, 1.5)
+    assert (mask <= noisy + 1e-7).all() and (mask >= -1).all()          # never louder than the noisy bin
+    torch.testing.assert_close(mask, (noisy - 1.5 * (1 - g) / 2).clamp(min=-1))
+    assert torch.equal(combine("mask", noisy, torch.ones_like(g), 1.5), noisy)   # no attenuation: the input
+    # 0.5 is 5 dB on -55..25 dB; m = 0.5 takes 30 dB off: -25 dB, which is -0.25
+    half = combine("mask", torch.full((1,), 0.5), torch.zeros(1), 1.5)
+    assert float(half) == pytest.approx(-0.25)
+    assert torch.equal(combine("residual", noisy, torch.zeros_like(g), 1.5), noisy)
+    torch.testing.assert_close(combine("residual", noisy, g, 1.5), (noisy + g).clamp(-1, 1))
+    assert torch.equal(combine("direct", noisy, g, 1.5), g)
+
+
+def test_mask_output_starts_near_the_identity_and_bad_outputs_are_refused(tmp_path):
+    for k in range(4):
+        audio.write_wav(tmp_path / "wavs" / f"{k}.wav", bursts(1.0 + 0.2 * k, seed=k))
+    base = {"data": {"name": "speech", "root": str(tmp_path / "wavs"), "mixtures": 1, "test_fraction": 0.25,
+                     "n_fft": 126, "hop": 63, "frames": 32},
+            "generator": {"name": "unet", "width": 8, "depth": 3, "dropout": 0.0},
+            "discriminator": {"name": "patchgan", "receptive_field": 16, "width": 8},
+            "train": {"steps": 1, "batch_size": 4, "sample_every": 1, "checkpoint_every": 1, "progress": "none",
+                      "ema_decay": 0.999},     # sampling uses the moving average, which starts near the identity too
+            "optim": {"lr_g": 1e-6, "lr_d": 1e-6}, "runtime": {"threads": 1}}
+    from gankit.data.base import build_data
+
+    change = {}
+    for output in ("mask", "direct"):
+        run = gankit.train({**base, "method": {"name": "speech_enhance", "output": output,
+                                               "max_attenuation": 40.0}}, out=tmp_path / output)
+        assert run.method.attenuation == pytest.approx(1.0)              # 40 dB of the 80 dB scale
+        noisy = build_data(run.config).extra["input"][:8].float() / 127.5 - 1
+        out = run.generate(len(noisy), seed=0, given={"input": noisy})["x"] * 2 - 1
+        change[output] = float((out - noisy).abs().mean())
+        if output == "mask":
+            assert (out <= noisy + 1e-5).all()
+    # G starts at m ~ 0.95: a few dB below the input, where a rebuilt spectrogram starts far off
+    assert change["mask"] < 0.1 < change["direct"], change
+    with pytest.raises(ConfigError, match="method.output"):
+        gankit.train({**base, "method": {"name": "speech_enhance", "output": "gain"}}, out=tmp_path / "bad")
+    with pytest.raises(ConfigError, match="max_attenuation"):
+        gankit.train({**base, "method": {"name": "speech_enhance", "output": "mask", "max_attenuation": 0}},
+                     out=tmp_path / "bad2")
 
 
 # ----------------------------------------------------------------------------- synthesised data
@@ -191,8 +253,9 @@ def test_speech_data_snr_splits_and_segments(tmp_path):
     for u in train + test:                                                   # the SNR is as set
         assert audio.snr(u.clean, u.noisy) == pytest.approx(u.snr, abs=1e-3)
         assert 20 * np.log10(audio.rms(u.clean)) == pytest.approx(-25.0, abs=0.01)
-    assert sorted({u.snr for u in train}) == [0.0, 5.0, 10.0, 15.0]
-    assert sorted({u.snr for u in test}) == [2.5, 7.5, 12.5, 17.5]
+    # the first K x M mixtures hold every (noise, SNR) pair once: type and SNR independent
+    assert len({(u.noise, u.snr) for u in train[:12]}) == 12
+    assert Counter((u.noise, u.snr) for u in test) == {(k, s): 1 for k in ("brown", "babble") for s in (2.5, 7.5, 12.5)}
     files = list((tmp_path / "cache").glob("clean-*.npz"))
     assert len(files) == 2                                                   # cached once per split
     d = speech(cache=cache, **TINY)
@@ -225,7 +288,7 @@ def enhancer(tmp_path_factory):
     if not HAVE_ESPEAK:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng sox)")
     root = tmp_path_factory.mktemp("speech")
-    cfg = {"method": {"name": "speech_enhance", "adv_weight": 1.0},
+    cfg = {"method": {"name": "speech_enhance", "adv_weight": 1.0, "output": "mask"},
            "data": {"name": "speech", "cache": str(root / "cache"), **ENHANCE},
            "generator": {"name": "unet", "width": 8, "depth": 3, "dropout": 0.0},
            "discriminator": {"name": "patchgan", "receptive_field": 16, "width": 8},
@@ -246,6 +309,7 @@ def test_a_short_run_beats_the_noisy_input_on_held_out_segments(enhancer):
     out = run.generate(len(test), seed=0, given={"input": noisy})["x"] * 2 - 1
     before, after = (noisy - clean).abs().mean(), (out - clean).abs().mean()
     assert after < 0.6 * before, (float(before), float(after))
+    assert (out <= noisy + 1e-5).all()            # the mask only attenuates
     assert "speech_quality" in run.method.contract.metrics     # judged on sound too
     assert (run.path / "samples" / "step_00000100.png").is_file()
 
@@ -258,7 +322,7 @@ def test_speech_quality_reports_the_enhancer_beside_its_baselines(enhancer):
     r = evaluate_run(loaded, metrics=["speech_quality:utterances=2:pesq=false"], n=16)
     for key in ("segsnr", "segsnr_noisy", "segsnr_subtraction", "stoi", "stoi_noisy", "snr_noisy"):
         assert np.isfinite(r[key])
-    assert r["snr_noisy"] == pytest.approx((2.5 + 7.5) / 2, abs=1e-3)      # the first two test SNRs
+    assert r["snr_noisy"] == pytest.approx(2.5, abs=1e-3)      # the first two mixtures: both noises at 2.5 dB
     assert r["segsnr_gain"] == pytest.approx(r["segsnr"] - r["segsnr_noisy"])
     assert "pesq" not in r
 

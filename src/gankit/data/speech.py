@@ -19,10 +19,12 @@ file and renamed. ``data.root`` (a folder of WAV files of clean speech, any rate
 replaces the synthesised sentences: its files sorted, in an order seeded by ``seed``, the first
 ``test_fraction`` held out.
 
-Noise. Utterance i gets ``mixtures`` noisy versions; version j has noise type
-``noises[(i + j) mod K]`` and SNR ``snrs[(i mixtures + j) mod M]`` (SEGAN's 0, 5, 10 and 15 dB
-for training, 2.5, 7.5, 12.5 and 17.5 for testing), drawn by a generator seeded with (seed,
-split, i, j); babble sums other utterances of the same split (so the test split's babble is
+Noise. Utterance i gets ``mixtures`` noisy versions; version j is mixture n = i mixtures + j
+of the split, with noise type ``noises[n mod K]`` and SNR ``snrs[(n div K) mod M]`` (SEGAN's 0,
+5, 10 and 15 dB for training, 2.5, 7.5, 12.5 and 17.5 for testing): every K M consecutive
+mixtures hold each (noise, SNR) pair once, so noise type and SNR are independent and a split
+of a multiple of K M mixtures has every pair equally often. The noise is drawn by a generator
+seeded with (seed, split, i, j); babble sums other utterances of the same split (so the test split's babble is
 of held-out talkers). The SNR is exact over the utterance (:func:`gankit.audio.mix`).
 
 Segments. Each (noisy, clean) pair becomes STFTs (``n_fft`` 254: 128 frequency bins, 0 to
@@ -285,8 +287,9 @@ def speech_utterances(split: Split = "train", n_train: int = 96, n_test: int = 1
     for i, clean in enumerate(cleans):
         others = [c for k, c in enumerate(cleans) if k != i] or [clean]
         for j in range(mixtures):
-            kind = kinds[(i + j) % len(kinds)]
-            snr = float(levels[(i * mixtures + j) % len(levels)])
+            n = i * mixtures + j          # (noise, SNR) over the K x M grid, noise fastest
+            kind = kinds[n % len(kinds)]
+            snr = float(levels[(n // len(kinds)) % len(levels)])
             rng = np.random.default_rng([seed, int(test), i, j])
             noise = audio.make_noise(kind, len(clean), rng, others)
             out.append(Utterance(clean, audio.mix(clean, noise, snr), texts[i], spoken_by[i], kind, snr))

@@ -112,6 +112,11 @@ class Pix2Pix(Paired):
             c = F.interpolate(c.float(), size=size, mode="bicubic", align_corners=False).clamp_(-1, 1)
         return c
 
+    def translate(self, net, c: Tensor) -> Tensor:
+        """The output for the input ``c`` (model space) by the generator ``net``: ``net(c)``;
+        subclasses may build the output from the input and the network's (a mask, a correction)."""
+        return net(c)
+
     def pair(self, c: Tensor, x: Tensor) -> Tensor:
         """What the discriminator judges: the input and an image stacked along the channels."""
         return torch.cat([c.to(x.dtype), x], 1)
@@ -121,7 +126,7 @@ class Pix2Pix(Paired):
             raise ConfigError("this pix2pix run has no inputs to translate: give them (gankit sample --input FOLDER, "
                               "or given={'input': images}); runs draw their own only after training has begun")
         c = given["input"]
-        return {"x": self.for_sampling()(self.condition(c)), "input": c}
+        return {"x": self.translate(self.for_sampling(), self.condition(c)), "input": c}
 
     # ------------------------------------------------------------------ the two updates
     def discriminator_step(self, batch: Batch) -> Dict[str, Tensor]:
@@ -130,7 +135,7 @@ class Pix2Pix(Paired):
         G, D, rt, obj = self.generator, self.discriminator, self.rt, self.objective
         c, x = self.condition(batch["input"]), batch["x"]
         with rt.autocast():
-            fake = G(c)
+            fake = self.translate(G, c)
             d_real = D(self.pair(c, x)).flatten()
             d_fake = D(self.pair(c, fake.detach())).flatten()
         loss = 0.5 * obj.d_loss(d_real, d_fake)
@@ -147,7 +152,7 @@ class Pix2Pix(Paired):
         else:
             c = self.condition(batch["input"])
             with rt.autocast():
-                fake = G(c)
+                fake = self.translate(G, c)
         l1 = (fake.float() - x.float()).abs().mean()
         loss = self.l1_weight * l1
         logs = {"l1": l1.detach()}
