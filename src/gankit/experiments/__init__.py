@@ -37,6 +37,12 @@ EXPERIMENTS = {
                     "a few steps (bce) and drives G to peaked outputs; a WGAN-GP critic keeps G's gradient in scale"),
     "infogan-codes": ("infogan_codes", "an InfoGAN run's latent traversals, and its categorical code as a clustering "
                       "beside k-means on pixels and on classifier features"),
+    "word-translation": ("word_translation", "English -> German word translation from fortunes without a dictionary: "
+                         "adversarial map + Procrustes refinement + CSLS against supervised Procrustes"),
+    "birthday": ("birthday", "the birthday test recovers planted supports of 100-1,600 images"),
+    "discriminator-alone": ("discriminator_alone", "x = argmax D(x): hard negatives beat random ones"),
+    "generator-alone": ("generator_alone", "an auto-encoder's decoder fails between its codes"),
+    "collapse-vs-dropping": ("collapse_vs_dropping", "ring-8: what tells mode collapse from mode dropping"),
 }
 
 
