@@ -11,6 +11,16 @@ def _quiet_threads():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """One CPU thread for the test (tiny networks: on a shared machine two threads can be several
+    times slower); a module asks for it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def toy_config(out, steps=60, **over):
     """A small, fast MLP GAN on ring8 (fp32), for engine tests."""
     cfg = {

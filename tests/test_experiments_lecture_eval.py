@@ -5,18 +5,12 @@ import json
 import math
 
 import pytest
-import torch
 
 from gankit import ConfigError
 from gankit.experiments import run_experiment
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tiny networks: one thread
 
 
 def test_collapse_vs_dropping_metrics_separate_the_planted_generators(tmp_path):

@@ -5,18 +5,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from gankit import ConfigError
 from gankit.experiments import modes, run_experiment, stacked
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tiny networks: one thread
 
 
 def test_modes_short_run_finds_modes_and_writes_table(tmp_path):

@@ -6,18 +6,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from gankit.experiments import js_vs_wasserstein, saturation, theory1d
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on a shared CPU: one thread is faster and keeps the timings steady."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tiny networks: one thread
 
 
 def test_closed_form_gradients_match_autograd():

@@ -39,13 +39,7 @@ def fm():
     return get_extractor("fashion_mnist", device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One CPU thread: on a shared machine two threads can be several times slower."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tiny networks: one thread
 
 
 def rel_err(a, b):

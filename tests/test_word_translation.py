@@ -7,18 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from gankit import translation as T
 from gankit.errors import ConfigError, DataError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tiny networks: one thread
 
 
 def _unit(v):
