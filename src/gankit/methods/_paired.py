@@ -22,10 +22,23 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from .base import Adversarial, Batch
+from ..errors import ConfigError
+from .base import Adversarial, Batch, DataInfo
 from ._pools import InputPool
 
-__all__ = ["Paired"]
+__all__ = ["Paired", "image_fields"]
+
+
+def image_fields(info: DataInfo, method: str, does: str, missing: str):
+    """The ``Field``s of ``input`` and ``x`` of a method that makes pictures from pictures, or a
+    ``ConfigError``: "method METHOD MISSING" when the data has no ``input`` (``missing`` says how
+    to get one), "method METHOD DOES; ..." when either is not an image."""
+    if "input" not in info.fields:
+        raise ConfigError(f"method {method} {missing}")
+    f_in, f_x = info.fields["input"], info.fields["x"]
+    if f_in.kind != "image" or f_x.kind != "image":
+        raise ConfigError(f"method {method} {does}; this data set's x is {f_x.kind} and its input {f_in.kind}")
+    return f_in, f_x
 
 Tensor = torch.Tensor
 

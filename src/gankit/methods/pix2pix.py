@@ -50,7 +50,7 @@ from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Batch, Contract, DataInfo, discriminator_logs, check_positive
 from .gan import regularise_discriminator
-from ._paired import Paired
+from ._paired import Paired, image_fields
 
 __all__ = ["Pix2Pix"]
 
@@ -78,13 +78,9 @@ class Pix2Pix(Paired):
         self.l1_weight, self.adv_weight, self.pool_size = float(l1_weight), float(adv_weight), pool
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
-        if "input" not in info.fields:
-            raise ConfigError("method pix2pix trains on a field 'input' (the picture to translate); pair the data "
-                              "with data.pairs (edges, grey, mask, lowres2, lowres4)")
-        f_in, f_x = info.fields["input"], info.fields["x"]
-        if f_in.kind != "image" or f_x.kind != "image":
-            raise ConfigError(f"method pix2pix translates images to images; this data set's x is {f_x.kind} and its "
-                              f"input {f_in.kind}")
+        f_in, f_x = image_fields(info, "pix2pix", "translates images to images",
+                                 "trains on a field 'input' (the picture to translate); pair the data with "
+                                 "data.pairs (edges, grey, mask, lowres2, lowres4)")
         (c_in, h_in, w_in), (c_x, h, w) = f_in.shape, f_x.shape
         if h % h_in or w % w_in or h // h_in != w // w_in:
             raise ConfigError(f"method pix2pix needs inputs of x's size ({h}x{w}) or that size divided by a whole "

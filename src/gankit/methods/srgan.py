@@ -74,7 +74,7 @@ from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
 from .base import Batch, Contract, DataInfo, discriminator_logs, check_positive
 from .gan import regularise_discriminator
-from ._paired import Paired
+from ._paired import Paired, image_fields
 
 __all__ = ["SRGAN", "ClassifierFeatures", "CLASSIFIER_LAYERS"]
 
@@ -132,13 +132,9 @@ class SRGAN(Paired):
         self.pixel_loss, self.pool_size = pixel_loss, pool
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
-        if "input" not in info.fields:
-            raise ConfigError("method srgan enlarges the data's field 'input' (a low-resolution picture of x); pair "
-                              "the images with data.pairs=lowres2 or lowres4")
-        f_in, f_x = info.fields["input"], info.fields["x"]
-        if f_in.kind != "image" or f_x.kind != "image":
-            raise ConfigError(f"method srgan enlarges images; this data set's x is {f_x.kind} and its input "
-                              f"{f_in.kind}")
+        f_in, f_x = image_fields(info, "srgan", "enlarges images",
+                                 "enlarges the data's field 'input' (a low-resolution picture of x); pair the "
+                                 "images with data.pairs=lowres2 or lowres4")
         self.factor, c_in = upscale_factor(info, "method srgan")
         if c_in != f_x.shape[0]:
             raise ConfigError(f"method srgan enlarges a picture of x's channels ({f_x.shape[0]}), but the data's "

@@ -46,7 +46,7 @@ from ..errors import ConfigError
 from ..metrics import video as _video_metrics  # noqa: F401 - registers next_frame
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from ._paired import Paired
+from ._paired import Paired, image_fields
 from ._pools import InputPool
 from .base import Batch, Contract, DataInfo, check_positive, discriminator_logs
 from .gan import regularise_discriminator
@@ -85,13 +85,9 @@ class Video(Paired):
         self.reconstruction, self.z_dim, self.diversity_weight = reconstruction, int(z_dim), float(diversity_weight)
         self.objective = OBJECTIVES.build_spec(objective, key="method.objective")
 
-        if "input" not in info.fields:
-            raise ConfigError("method video predicts the next frame from past frames in a field 'input': use --data "
-                              "moving_fashion (or data with an 'input' image field)")
-        f_in, f_x = info.fields["input"], info.fields["x"]
-        if f_in.kind != "image" or f_x.kind != "image":
-            raise ConfigError(f"method video predicts frames from frames; this data set's x is {f_x.kind} and its "
-                              f"input {f_in.kind}")
+        f_in, f_x = image_fields(info, "video", "predicts frames from frames",
+                                 "predicts the next frame from past frames in a field 'input': use --data "
+                                 "moving_fashion (or data with an 'input' image field)")
         (c_in, h_in, w_in), (c_x, h, w) = f_in.shape, f_x.shape
         if (h_in, w_in) != (h, w):
             raise ConfigError(f"method video needs past frames of the next frame's size ({h}x{w}), got {h_in}x{w_in}")
