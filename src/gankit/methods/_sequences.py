@@ -22,12 +22,18 @@ from ..data.sequences import encode, lengths
 from ..errors import ConfigError
 from ..metrics import sequences as _sequence_metrics  # noqa: F401 - registers bleu, self_bleu, nll_oracle, nll_test
 from ..nets.sequence import SequenceGenerator, alive_mask
-from .base import Method, Samples
+from .base import Contract, Method, Samples
 
-__all__ = ["SequenceMethod", "Reinforce", "SEQUENCE_METRICS", "policy_gradient_loss"]
+__all__ = ["SequenceMethod", "Reinforce", "SEQUENCE_METRICS", "ADVERSARIAL_SEQUENCE_CONTRACT", "policy_gradient_loss"]
 
 #: metrics every sequence method is judged by (nll_oracle where the data is the oracle)
 SEQUENCE_METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu")
+
+#: the contract of the adversarial sequence methods (gumbel, seqgan, soft_d): an LSTM generator, SeqGAN's
+#: CNN discriminator, the paper's learning rates, token data only
+ADVERSARIAL_SEQUENCE_CONTRACT = Contract(auto={"generator": "lstm", "discriminator": "seq_cnn"},
+                                         metrics=SEQUENCE_METRICS, optim={"lr_g": 1e-3, "lr_d": 1e-4},
+                                         data_kinds=("tokens",))
 
 
 class SequenceMethod(Method):

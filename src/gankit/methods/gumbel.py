@@ -37,8 +37,8 @@ from ..config import Config
 from ..errors import ConfigError
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from ._sequences import SEQUENCE_METRICS, SequenceMethod
-from .base import Adversarial, Batch, Contract, DataInfo, discriminator_logs
+from ._sequences import ADVERSARIAL_SEQUENCE_CONTRACT, SequenceMethod
+from .base import Adversarial, Batch, DataInfo, discriminator_logs
 from .mle import sequence_nll
 
 __all__ = ["GumbelGAN", "gumbel_noise", "temperature"]
@@ -59,8 +59,7 @@ def temperature(step: int, tau_start: float, tau_end: float, anneal_steps: int) 
 
 
 class GumbelGAN(SequenceMethod, Adversarial):
-    contract = Contract(auto={"generator": "lstm", "discriminator": "seq_cnn"}, metrics=SEQUENCE_METRICS,
-                        optim={"lr_g": 1e-3, "lr_d": 1e-4}, data_kinds=("tokens",))
+    contract = ADVERSARIAL_SEQUENCE_CONTRACT
 
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, objective, tau_start: float, tau_end: float,
                  anneal_steps: int, hard: bool, pretrain_steps: int, init: Optional[str], mle_weight: float):

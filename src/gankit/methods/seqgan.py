@@ -37,8 +37,8 @@ from ..config import Config
 from ..errors import ConfigError
 from ..registries import METHODS
 from ..train.runtime import Runtime
-from ._sequences import SEQUENCE_METRICS, Reinforce, policy_gradient_loss
-from .base import Adversarial, Batch, Contract, DataInfo, check_positive
+from ._sequences import ADVERSARIAL_SEQUENCE_CONTRACT, Reinforce, policy_gradient_loss
+from .base import Adversarial, Batch, DataInfo, check_positive
 from .mle import sequence_nll
 
 __all__ = ["SeqGAN", "policy_gradient_loss", "cut_prefixes"]
@@ -51,8 +51,7 @@ def cut_prefixes(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
 
 
 class SeqGAN(Reinforce, Adversarial):
-    contract = Contract(auto={"generator": "lstm", "discriminator": "seq_cnn"}, metrics=SEQUENCE_METRICS,
-                        optim={"lr_g": 1e-3, "lr_d": 1e-4}, data_kinds=("tokens",))
+    contract = ADVERSARIAL_SEQUENCE_CONTRACT
 
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, reward: str, rollouts: int, d_steps: int,
                  baseline: float, pretrain_steps: int, init: Optional[str], mle_weight: float):

@@ -46,8 +46,8 @@ from ..nets.sequence import alive_mask
 from ..objectives.penalties import gradient_penalty
 from ..registries import METHODS
 from ..train.runtime import Runtime
-from ._sequences import SEQUENCE_METRICS, SequenceMethod
-from .base import Adversarial, Batch, Contract, DataInfo, check_positive
+from ._sequences import ADVERSARIAL_SEQUENCE_CONTRACT, SequenceMethod
+from .base import Adversarial, Batch, DataInfo, check_positive
 from .gumbel import gumbel_noise
 from .mle import sequence_nll
 
@@ -82,8 +82,7 @@ def sequence_gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, weight:
 
 
 class SoftD(SequenceMethod, Adversarial):
-    contract = Contract(auto={"generator": "lstm", "discriminator": "seq_cnn"}, metrics=SEQUENCE_METRICS,
-                        optim={"lr_g": 1e-3, "lr_d": 1e-4}, data_kinds=("tokens",))
+    contract = ADVERSARIAL_SEQUENCE_CONTRACT
 
     def __init__(self, runtime: Runtime, info: DataInfo, cfg: Config, critic: str, gp_weight: float, d_steps: int,
                  tau: float, noise: bool, init: Optional[str], mle_weight: float):
