@@ -130,9 +130,9 @@ if ! "$VPY" -c 'import torch, torchvision, sys; sys.exit(0 if (torch.__version__
 fi
 # pesq (of the speech extra) compiles C where no wheel fits: without a compiler or Python's
 # headers, everything else is installed and the speech metrics leave PESQ out, saying so.
-if ! pipq -e ".[test,tensorboard,photos,speech]"; then
+if ! pipq -e ".[test,tensorboard,photos,speech,text]"; then
   say "could not install the speech extra whole (pesq needs a C compiler and Python's headers); without pesq"
-  pipq -e ".[test,tensorboard,photos]" "soundfile>=0.12" "pystoi>=0.3"
+  pipq -e ".[test,tensorboard,photos,text]" "soundfile>=0.12" "pystoi>=0.3"
 fi
 # Reference implementations the metric tests compare against, and pytorch-fid's Inception
 # network for `--features inception`: --no-deps, so that none of them can touch torch.

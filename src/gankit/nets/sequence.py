@@ -19,6 +19,10 @@ sequence: after it every token is 0. Its parts:
   y_t = softmax((logits_t + g_t) / tau), y_t's expected embedding fed to the next step;
   ``hard``: the one-hot of argmax y_t forward with y_t's gradient backward (straight-through).
 
+Each of these takes ``state``: the body's state the sequence continues (None: a fresh start).
+A decoder conditioned on a code (:mod:`gankit.nets.seq2seq`) passes the state it makes from
+the code, so every drawing and scoring above also serves sequence-to-sequence models.
+
 The discriminator ``seq_cnn`` (SeqGAN's): token embeddings, 1-D convolutions of several
 widths with ReLU and max-over-time pooling, a highway layer, dropout and one logit (N,).
 It reads token numbers (N, L) or distributions over the vocabulary (N, L, V): a one-hot
@@ -85,36 +89,40 @@ class SequenceGenerator(nn.Module):
         raise NotImplementedError
 
     # -------------------------------------------------------------- teacher forcing
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, L, V) of each position given the true tokens before it."""
+    def hidden(self, x: torch.Tensor, state=None) -> torch.Tensor:
+        """Hidden states (N, L, hidden) of each position given the true tokens before it."""
         inp = torch.cat([torch.full_like(x[:, :1], self.start), x[:, :-1]], 1)
-        h, _ = self._body(self.embed(inp), None)
-        return self.head(h)
+        return self._body(self.embed(inp), state)[0]
 
-    def token_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, state=None) -> torch.Tensor:
+        """Logits (N, L, V) of each position given the true tokens before it."""
+        return self.head(self.hidden(x, state))
+
+    def token_log_probs(self, x: torch.Tensor, state=None) -> torch.Tensor:
         """log p(x_t | x_<t) of each position (N, L), float32."""
-        logp = torch.log_softmax(self.logits(x).float(), -1)
+        logp = torch.log_softmax(self.logits(x, state).float(), -1)
         return logp.gather(2, x.unsqueeze(2)).squeeze(2)
 
-    def log_prob(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def log_prob(self, x: torch.Tensor, state=None) -> Tuple[torch.Tensor, torch.Tensor]:
         """(log p of each sequence (N,), the number of tokens it counts (N,)): every token up to
         and including the sequence's end."""
         mask = alive_mask(x)
-        return (self.token_log_probs(x) * mask).sum(1), mask.sum(1)
+        return (self.token_log_probs(x, state) * mask).sum(1), mask.sum(1)
 
     # -------------------------------------------------------------- drawing
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """N sequences (N, L) of token numbers for noise ``z`` (N, L)."""
         return self.complete(None, None, z)
 
-    def complete(self, x: Optional[torch.Tensor], keep: Optional[torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    def complete(self, x: Optional[torch.Tensor], keep: Optional[torch.Tensor], z: torch.Tensor,
+                 state=None) -> torch.Tensor:
         """Sequences (N, L) whose first ``keep[i]`` tokens are those of ``x[i]`` and the rest drawn
         with noise ``z`` (N, L) (a token after an end is 0)."""
         n = len(z)
         u = torch.special.ndtr(z.float())
         tok = torch.full((n,), self.start, dtype=torch.long, device=z.device)
         ended = torch.zeros(n, dtype=torch.bool, device=z.device)
-        state, out = None, []
+        out = []
         for t in range(self.length):
             h, state = self._body(self.embed(tok).unsqueeze(1), state)
             drawn = inverse_cdf(self.head(h[:, 0]) / self.temperature, u[:, t])
@@ -125,17 +133,19 @@ class SequenceGenerator(nn.Module):
             out.append(tok)
         return torch.stack(out, 1)
 
-    def relaxed(self, gumbel: torch.Tensor, tau: float, hard: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    def relaxed(self, gumbel: torch.Tensor, tau: float, hard: bool = False, state=None, hidden: bool = False):
         """A differentiable draw: (relaxed one-hot sequences (N, L, V), the tokens (N, L) they
         stand for) for Gumbel noise ``gumbel`` (N, L, V) at temperature ``tau``. After a
-        sequence's end (its argmax token 0) every position is the one-hot of 0."""
+        sequence's end (its argmax token 0) every position is the one-hot of 0. ``hidden``: also
+        return the hidden state of every step (N, L, hidden), as a third element."""
         n = len(gumbel)
         inp = self.embed(torch.full((n,), self.start, dtype=torch.long, device=gumbel.device)).unsqueeze(1)
         table = self.embed.weight[:self.vocab]
         ended = torch.zeros(n, dtype=torch.bool, device=gumbel.device)
-        state, soft, tokens = None, [], []
+        soft, tokens, states = [], [], []
         for t in range(self.length):
             h, state = self._body(inp, state)
+            states.append(h[:, 0])
             logits = self.head(h[:, 0])
             if logits.dtype in (torch.float16, torch.bfloat16):
                 logits = logits.float()
@@ -150,6 +160,8 @@ class SequenceGenerator(nn.Module):
             soft.append(y)
             tokens.append(tok)
             inp = (y.to(table.dtype) @ table).unsqueeze(1)
+        if hidden:
+            return torch.stack(soft, 1), torch.stack(tokens, 1), torch.stack(states, 1)
         return torch.stack(soft, 1), torch.stack(tokens, 1)
 
 
