@@ -138,9 +138,42 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path):
         gankit.train(_config(tmp_path / "b", 1, alpha=1.0))
     with pytest.raises(ConfigError, match="adv_weight must not be negative"):
         gankit.train(_config(tmp_path / "c", 1, adv_weight=-1.0))
+    with pytest.raises(ConfigError, match="input noise must be a standard deviation"):
+        gankit.train(_config(tmp_path / "c", 1, d_noise=-0.5))
     other = _config(tmp_path / "d", 1)
     other["data_labelled"] = {"name": "gaussian1d", "per_class": 2}     # 1-D points beside 2-D ones
     with pytest.raises(ConfigError, match="labelled samples like the unlabelled ones"):
         gankit.train(other)
     for name in "abcd":
         assert not (tmp_path / name).exists()
+
+
+# ------------------------------------------------------------------ noise in the discriminator
+def test_discriminator_noise_has_the_set_spread_and_only_while_training():
+    from torch import nn
+
+    from gankit.nets.blocks import add_gaussian_noise
+
+    net = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False))
+    for layer in net:
+        nn.init.eye_(layer.weight)          # identity layers: the output is the input plus both noises
+    add_gaussian_noise(net, 0.3, 0.5)
+    x = torch.zeros(50_000, 4)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = net(x)
+    assert float(out.var()) == pytest.approx(0.3 ** 2 + 0.5 ** 2, rel=0.02)
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(x), x)
+
+
+def test_a_run_with_discriminator_noise_resumes_exactly(tmp_path):
+    cfg = _config(tmp_path / "n", 20, d_noise=0.6, d_hidden_noise=0.5)
+    cfg["train"]["checkpoint_every"] = 10
+    full = gankit.train(cfg)
+    half = gankit.train({**_config(tmp_path / "h", 10, d_noise=0.6, d_hidden_noise=0.5),
+                         "train": {**cfg["train"], "steps": 10}})
+    resumed = gankit.resume(half.path, steps=20)
+    for a, b in zip(full.method.discriminator.parameters(), resumed.method.discriminator.parameters()):
+        assert torch.equal(a, b)

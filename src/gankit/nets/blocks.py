@@ -6,7 +6,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["MinibatchDiscrimination", "DiscriminatorHead", "shape_of"]
+__all__ = ["MinibatchDiscrimination", "DiscriminatorHead", "shape_of", "add_gaussian_noise"]
 
 
 def shape_of(info) -> tuple:
@@ -52,3 +52,28 @@ class DiscriminatorHead(nn.Module):
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.out(self.minibatch(f)).squeeze(1)
+
+
+def add_gaussian_noise(net: nn.Module, input_std: float, hidden_std: float) -> list:
+    """Gaussian noise on what the weighted layers of ``net`` read, while it trains: the first
+    convolution or linear layer (in the order of ``net.modules()``) reads its input plus
+    N(0, input_std^2) noise, every later one its input plus N(0, hidden_std^2). This is the
+    noise the semi-supervised GANs of Salimans et al. 2016 and Triple-GAN (Li et al. 2017) put
+    into their discriminators, which keeps a discriminator with few real samples from learning
+    them by heart. In eval mode nothing is added. Returns the hook handles."""
+    for key, v in (("input noise", input_std), ("hidden noise", hidden_std)):
+        if not v >= 0:
+            raise ConfigError(f"{key} must be a standard deviation >= 0, got {v}")
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+    if not layers:
+        raise ConfigError(f"{type(net).__name__} has no convolution or linear layer to add noise to")
+
+    def hook(std):
+        def add(module, args):
+            if not module.training or std == 0:
+                return None
+            x = args[0]
+            return (x + std * torch.randn_like(x),) + tuple(args[1:])
+        return add
+
+    return [m.register_forward_pre_hook(hook(input_std if i == 0 else hidden_std)) for i, m in enumerate(layers)]

@@ -125,7 +125,10 @@ class SequenceGenerator(nn.Module):
         out = []
         for t in range(self.length):
             h, state = self._body(self.embed(tok).unsqueeze(1), state)
-            drawn = inverse_cdf(self.head(h[:, 0]) / self.temperature, u[:, t])
+            logits = self.head(h[:, 0])
+            if self.temperature != 1.0:        # (a division by 1 is a full pass over N x V for nothing)
+                logits = logits / self.temperature
+            drawn = inverse_cdf(logits, u[:, t])
             if x is not None:
                 drawn = torch.where(t < keep, x[:, t], drawn)
             tok = torch.where(ended, torch.zeros_like(drawn), drawn)
