@@ -178,9 +178,53 @@ def test_settings_are_checked(folder, tmp_path):
         P.photos(root=str(tmp_path / "empty"))
     load_all()
     assert set(DATASETS.entry("photos").params) == {"split", "image_size", "patches_per_photo", "max_side", "flip",
-                                                   "sources", "root", "test_fraction"}
+                                                   "sources", "root", "test_fraction", "labels"}
+    with pytest.raises(ConfigError, match="data.labels"):
+        DATASETS.resolve_params("photos", {"labels": "hue"}, "data")
     with pytest.raises(ConfigError, match="data.split"):
         DATASETS.resolve_params("photos", {"split": "val"}, "data")
+
+
+# ------------------------------------------------------------------ colour classes
+def test_colour_labels_are_the_nearest_anchor_to_each_cut_patchs_mean_colour(folder):
+    d = load(folder, labels="colour")
+    whole = d.x[:]
+    mean = whole.double().mean((2, 3))                      # cut every patch and average it directly
+    assert torch.allclose(P.patch_means(d.x), mean, atol=1e-9)
+    anchors = torch.tensor(list(P.COLOURS.values()), dtype=torch.float64)
+    nearest = torch.cdist(mean, anchors).argmin(1)
+    assert torch.equal(d.y, nearest)
+    assert d.classes == list(P.COLOURS) and d.fields()["y"].n_classes == len(P.COLOURS)
+    assert len(set(d.y.tolist())) >= 3                      # the ramps and red levels span several classes
+    # the rule also labels images in [0, 1], as generated samples arrive
+    assert torch.equal(P.colour_scores(whole.float() / 255).argmax(1), d.y)
+    with pytest.raises(ConfigError, match=r"colour images \(N, 3, H, W\)"):
+        P.colour_scores(torch.zeros(2, 1, 8, 8))
+    assert load(folder).y is None
+
+
+def test_conditional_accuracy_judges_photos_by_their_colour_rule(folder, tmp_path):
+    from gankit.metrics.evaluate import EvalSet, evaluate
+
+    d = load(folder, labels="colour")
+    x = d.x[:].float() / 255
+    right = EvalSet(x, x, "image", label_scores=P.colour_scores, fake_labels=d.y)
+    assert evaluate(right, ["conditional_accuracy"])["conditional_accuracy"] == 1.0
+    shifted = (d.y + 1) % len(P.COLOURS)
+    wrong = EvalSet(x, x, "image", label_scores=P.colour_scores, fake_labels=shifted)
+    assert evaluate(wrong, ["conditional_accuracy"])["conditional_accuracy"] == 0.0
+
+
+def test_a_conditional_gan_trains_on_colour_classes(folder, tmp_path):
+    run = gankit.train({"method": {"name": "cgan"},
+                        "data": {"name": "photos", "root": str(folder), "image_size": 16, "max_side": 200,
+                                 "patches_per_photo": 30, "labels": "colour"},
+                        "generator": {"name": "dcgan", "width": 8, "z_dim": 8},
+                        "discriminator": {"name": "dcgan", "width": 8},
+                        "train": {"steps": 2, "batch_size": 16, "progress": "none", "sample_every": 0,
+                                  "checkpoint_every": 0}, "runtime": {"threads": 1}, "out": str(tmp_path / "run")})
+    out = run.generate(8, given={"y": torch.full((8,), 5)})
+    assert out["x"].shape == (8, 3, 16, 16) and torch.equal(out["y"], torch.full((8,), 5))
 
 
 def _fake_packages(tmp_path, monkeypatch, missing=()):

@@ -187,6 +187,10 @@ class Dataset:
     mode_weights: Optional[torch.Tensor] = None       #: (K,) mixture weights
     log_prob: Optional[Callable[[torch.Tensor], torch.Tensor]] = field(default=None, repr=False)
     #: exact log density of the data distribution (toy data), float64 per sample
+    label_scores: Optional[Callable[[torch.Tensor], torch.Tensor]] = field(default=None, repr=False)
+    #: where the labels are computed from the samples themselves (photos' colour classes): scores
+    #: (N, K) of each class for samples in data space (images in [0, 1]), whose argmax is the label
+    #: the data set gives; the closed-form classifier that conditional_accuracy uses
     extra: Dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     #: further named fields beside x and y (N, ...) each
     extra_kinds: Dict[str, str] = field(default_factory=dict)

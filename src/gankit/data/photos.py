@@ -79,7 +79,7 @@ from .base import Dataset, LazyImages
 from .images import IMAGE_EXTENSIONS, _image_files, _open, _oriented_size, _split_indices, _to_channels
 
 __all__ = ["Patches", "photos", "CATALOGUE", "HELD_OUT", "APT_FOLDERS", "PIP_FOLDERS", "source_folder",
-           "packaged_photos"]
+           "packaged_photos", "COLOURS", "colour_scores", "patch_means"]
 
 Split = Literal["train", "test"]
 
@@ -101,6 +101,16 @@ HELD_OUT = frozenset({
     "plasma-workspace-wallpapers:EveningGlow", "plasma-workspace-wallpapers:Path",
     "scikit-learn:flower.jpg", "scikit-image:chelsea.png",
 })
+
+#: the colour classes of ``data.labels=colour``: name -> anchor colour (R, G, B) in 0..255. A patch's
+#: class is the anchor nearest (Euclidean, in RGB) to its mean colour. The anchors are the rounded
+#: centres of eight k-means clusters of the mean colours of the packaged training photographs'
+#: 32x32 patches, each class holding 8 to 17 % of them; being fixed, they label any split and
+#: any folder alike.
+COLOURS: Dict[str, Tuple[int, int, int]] = {
+    "dark": (40, 44, 31), "brown": (100, 87, 66), "red": (167, 60, 17), "orange": (208, 139, 45),
+    "green": (102, 168, 42), "blue": (52, 85, 132), "grey": (138, 144, 157), "light": (200, 202, 195),
+}
 
 #: the Debian packages' folders
 APT_FOLDERS = {"mate-backgrounds": "/usr/share/backgrounds/mate",
@@ -285,6 +295,38 @@ class Patches(LazyImages):
         return (self.names[int(self.photo[i])], int(self.top[i]), int(self.left[i]), bool(self.flipped[i]))
 
 
+def colour_scores(images: torch.Tensor) -> torch.Tensor:
+    """Scores (N, K) of the colour classes (:data:`COLOURS`) for images (N, 3, H, W), uint8 or
+    floats in [0, 1]: minus the squared distance (in 0..255 units) from each image's mean colour
+    to each anchor; the argmax is the class ``data.labels=colour`` gives."""
+    x = torch.as_tensor(images)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ConfigError(f"colour classes are defined for colour images (N, 3, H, W), got {tuple(x.shape)}")
+    mean = x.double().mean((2, 3)) * (1.0 if x.dtype == torch.uint8 else 255.0)
+    return _anchor_scores(mean)
+
+
+def _anchor_scores(mean: torch.Tensor) -> torch.Tensor:
+    anchors = torch.tensor(list(COLOURS.values()), dtype=torch.float64)
+    return -((mean.unsqueeze(1) - anchors.unsqueeze(0)) ** 2).sum(2)
+
+
+def patch_means(x: "Patches") -> torch.Tensor:
+    """The mean colour (N, 3) in 0..255 (float64) of every patch, from each photograph's
+    summed-area table (a mirrored crop has its original's mean), without cutting any patch."""
+    s = x.size_
+    out = torch.empty(len(x.photo), 3, dtype=torch.float64)
+    for p, pic in enumerate(x.photos):
+        rows = (x.photo == p).nonzero().squeeze(1)
+        if not len(rows):
+            continue
+        table = torch.nn.functional.pad(pic.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
+        t, left = x.top[rows], x.left[rows]
+        box = table[:, t + s, left + s] - table[:, t, left + s] - table[:, t + s, left] + table[:, t, left]
+        out[rows] = (box / (s * s)).t()
+    return out
+
+
 def _cut_positions(names: Sequence[str], pictures: Sequence[torch.Tensor], size: int, per_photo: int,
                    flip: bool) -> Tuple[torch.Tensor, ...]:
     """(photo, top, left, flipped) of every sample, sample i from photograph i mod P; each
@@ -309,8 +351,12 @@ def _cut_positions(names: Sequence[str], pictures: Sequence[torch.Tensor], size:
 @DATASETS.register("photos")
 def photos(split: Split = "train", image_size: int = 64, patches_per_photo: int = 2048, max_side: int = 512,
            flip: bool = True, sources: Optional[List[str]] = None, root: Optional[str] = None,
-           test_fraction: Optional[float] = None) -> Dataset:
+           test_fraction: Optional[float] = None, labels: Literal["none", "colour"] = "none") -> Dataset:
     """Colour patches of real photographs, cut on the fly; the test split is whole held-out photographs.
+    ``labels: colour`` labels each patch by the class of its mean colour (:data:`COLOURS`: dark,
+    brown, red, orange, green, blue, grey, light), a condition for the conditional methods
+    (``--method stackgan --data photos --set data.labels=colour``); conditional_accuracy then
+    judges generated patches by the same rule.
 
     The photographs are Debian's wallpapers and scikit-learn's and scikit-image's sample
     photographs, or every picture under ``data.root`` (see the module's description)."""
@@ -347,6 +393,11 @@ def photos(split: Split = "train", image_size: int = 64, patches_per_photo: int 
                         f"never enlarged): lower data.image_size, raise data.max_side or {leave}")
     photo, top, left, flipped = _cut_positions(names, pictures, image_size, patches_per_photo, flip)
     x = Patches(pictures, names, photo, top, left, flipped, image_size)
+    if labels == "colour":
+        y = _anchor_scores(patch_means(x)).argmax(1)
+        return Dataset(x=x, kind="image", name="photos", y=y, classes=list(COLOURS), label_scores=colour_scores)
+    if labels != "none":
+        raise ConfigError(f"data.labels must be none or colour, got {labels!r}")
     return Dataset(x=x, kind="image", name="photos")
 
 

@@ -90,6 +90,7 @@ class EvalSet:
 
     def __init__(self, real: torch.Tensor, fake: torch.Tensor, kind: str, extractor=None,
                  real_features: Optional[np.ndarray] = None, modes=None, mode_stds=None, log_prob=None,
+                 label_scores=None,
                  train: Optional[Callable[[], torch.Tensor]] = None, figures: Optional[Path] = None,
                  sharded: bool = False, heldout: Optional[Callable[[], torch.Tensor]] = None,
                  real_in_heldout: bool = False, fake_labels: Optional[torch.Tensor] = None,
@@ -108,6 +109,7 @@ class EvalSet:
             self.fake = fake
         self._real_features = real_features
         self.modes, self.mode_stds, self.log_prob = modes, mode_stds, log_prob
+        self.label_scores = label_scores
         self._train = train
         self._heldout, self.real_in_heldout = heldout, bool(real_in_heldout and heldout is not None)
         self.figures = Path(figures) if figures is not None else None  #: where metrics may draw pictures
@@ -342,7 +344,8 @@ def _parzen(s: EvalSet, /, n_validation: int = 1000) -> Dict[str, float]:
 @METRICS.register("conditional_accuracy")
 def _conditional_accuracy(s: EvalSet, /) -> Dict[str, float]:
     """Conditional runs: the share of generated samples that the data set's classifier (toy
-    data: the nearest mode) puts in the class they were generated for."""
+    data: the nearest mode; data whose labels are computed from the samples, such as photos'
+    colour classes: that rule) puts in the class they were generated for."""
     from .modes import conditional_accuracy
 
     want = s.fake_labels.long().numpy()
@@ -354,6 +357,8 @@ def _conditional_accuracy(s: EvalSet, /) -> Dict[str, float]:
         # the nearest mode is the class: scores = minus the distance to each mode
         return {"conditional_accuracy": conditional_accuracy(s.fake.double(), want,
                                                              lambda x: -torch.cdist(x, modes).numpy())}
+    if s.label_scores is not None:      # labels computed from the samples: the data set's own rule judges
+        return {"conditional_accuracy": conditional_accuracy(s.fake, want, lambda x: s.label_scores(x).numpy())}
     probs = s.fake_probs
     if probs.shape[1] <= int(want.max()):
         raise ConfigError(f"the classifier has {probs.shape[1]} classes but samples were generated for class "
@@ -753,7 +758,7 @@ def evaluate_run(run, metrics: Optional[Sequence[str]] = None, n: int = 10_000, 
         real, real_feats = real_data.x[:n_real], None
     real_is_heldout = heldout_split is not None and real_split == heldout_split
     s = EvalSet(real, fake, info.kind, extractor, real_features=real_feats, modes=real_data.modes,
-                mode_stds=real_data.mode_stds, log_prob=real_data.log_prob,
+                mode_stds=real_data.mode_stds, log_prob=real_data.log_prob, label_scores=real_data.label_scores,
                 train=lambda: _train_samples(run, source), figures=figures if distributed.is_main() else None,
                 sharded=sharded, heldout=lambda: _heldout_samples(run, real_data if real_is_heldout else None, source),
                 real_in_heldout=real_is_heldout, fake_labels=generated.get("y", input_labels),
@@ -1019,6 +1024,6 @@ def evaluate_reference(run, metrics: Optional[Sequence[str]] = None, n: int = 10
         real, fake = real_data.x[:n_real], train.x[order]
     labels = train.y[order] if train.y is not None and train.y.dim() == 1 else None
     s = EvalSet(real, fake, train.kind, extractor, modes=real_data.modes, mode_stds=real_data.mode_stds,
-                log_prob=real_data.log_prob, fake_labels=labels,
+                log_prob=real_data.log_prob, label_scores=real_data.label_scores, fake_labels=labels,
                 real_labels=real_data.y[:n_real] if real_data.y is not None else None)
     return evaluate(s, chosen)
