@@ -1,13 +1,22 @@
+import os
 import random
 
-import numpy as np
-import pytest
-import torch
+#: Under pytest-xdist (``pytest -n N``) the workers share the cores: each test, and every process a
+#: test starts (they inherit the environment), runs one torch thread, so no worker's threads spin
+#: waiting for a core another worker holds.
+XDIST = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+if XDIST:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _quiet_threads():
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if XDIST else 2)
     yield
 
 
