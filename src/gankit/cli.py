@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                    "of each, one row per label; without it, labels are drawn as often as they occur in the data")
     s.add_argument("--text", metavar="SENTENCE", action="append", help="text-to-image runs (method cgan_text): a "
                    "sentence to draw, e.g. --text 'a pair of sneakers'; --n samples of each, one row per --text (give "
-                   "it several times); words the run never read are left out")
+                   "it several times); words the run never read are left out; text style transfer runs (method text_style): "
+                   "a sentence to rewrite, with --to STYLE; summarisation runs (method summarize): a document to "
+                   "summarise, written with --out FILE.txt")
     s.add_argument("--prefix", metavar="TEXT", action="append", help="sequence runs (methods mle, gumbel): text each "
                    "sample starts with and the generator continues, e.g. --prefix 床前; --n samples of each (give it "
                    "several times); write them with --out FILE.txt")
@@ -79,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                    "FILE.wav)")
     s.add_argument("--to", metavar="DOMAIN[,DOMAIN...]", help="translation runs: the target domain(s), by name or "
                    "number (stargan: --to inverted,edges, one row per domain under the same inputs; cyclegan: --to B, "
-                   "the default, or --to A, which translates --input pictures of domain B back to A)")
+                   "the default, or --to A, which translates --input pictures of domain B back to A; text_style: --to positive "
+                   "with --text SENTENCE)")
     s.add_argument("--mask", metavar="X,Y,W,H_OR_FILE", help="completion runs (method inpaint): the region of the "
                    "--input pictures to fill, a rectangle in pixels (left, top, width, height) or a black and white "
                    "picture of the same size (white: fill), or a folder/.npz of one per input")
@@ -283,7 +286,14 @@ def _conditions(run, args):
         given["prefix"] = [text for text in args.prefix for _ in range(args.n)]
         n, nrow = args.n * len(args.prefix), args.n
     if getattr(args, "to", None) is not None:
+        texts = {k: v[::args.n] for k, v in given.items() if fields[k].kind == "tokens"}   # --text: the sentences
         given, n, nrow = _targets(run, args, fields, takes)
+        if texts and "domain" in given:           # every sentence into every target (text style transfer)
+            (name, sentences), = texts.items()
+            targets = given["domain"][::args.n]
+            given = {name: [t for _ in targets for t in sentences for _ in range(args.n)],
+                     "domain": [d for d in targets for _ in range(len(sentences) * args.n)]}
+            n, nrow = len(given[name]), args.n
     if args.input is not None:
         name = next((k for k, f in fields.items() if f.kind == "image"), None)
         if getattr(args, "to", None) is not None and "input_b" in fields and given.pop("input_b", None) is not None:

@@ -53,7 +53,7 @@ from ..registries import DATASETS
 from .base import Dataset
 
 __all__ = ["PAD", "UNK", "FORTUNES_DIR", "QUOTE_FILES", "lengths", "is_char_level", "decode", "decode_all",
-           "encode", "write_text", "tokenize_words", "poem_lines", "quote_entries", "Oracle", "oracle_model", "poems", "quotes",
+           "encode", "write_text", "tokenize_words", "poem_lines", "quote_entries", "quote_words", "Oracle", "oracle_model", "poems", "quotes",
            "text", "oracle"]
 
 PAD, UNK = "<pad>", "<unk>"
@@ -261,6 +261,14 @@ def quotes(split: Literal["train", "test"] = "train", files: Optional[List[str]]
     if max_words < 1 or min_words < 1 or min_words > max_words:
         raise ConfigError(f"data.min_words ({min_words}) and data.max_words ({max_words}) must be positive, "
                           "min_words <= max_words")
+    seqs = [words for words in quote_words(files, root) if min_words <= len(words) <= max_words]
+    return _token_dataset("quotes", seqs, split, test_fraction, seed, min_count, max_words, n_samples)
+
+
+def quote_words(files: Optional[Sequence[str]] = None, root: Optional[str] = None) -> List[Tuple[str, ...]]:
+    """Every quotation of the fortunes files ``files`` (default :data:`QUOTE_FILES`, those the
+    installed package has) in folder ``root`` (default :data:`FORTUNES_DIR`) as word tokens, in
+    file order; a missing package is a DataError naming the apt command."""
     folder = Path(root or FORTUNES_DIR)
     names = list(files) if files else list(QUOTE_FILES)
     if not files and not (folder / "wisdom").is_file():
@@ -271,11 +279,8 @@ def quotes(split: Literal["train", "test"] = "train", files: Optional[List[str]]
         path = folder / name
         if not path.is_file() and not files:
             continue          # a file another release of the package leaves out
-        for q in quote_entries(_read(path, "fortunes")):
-            words = tuple(tokenize_words(q))
-            if min_words <= len(words) <= max_words:
-                seqs.append(words)
-    return _token_dataset("quotes", seqs, split, test_fraction, seed, min_count, max_words, n_samples)
+        seqs.extend(tuple(tokenize_words(q)) for q in quote_entries(_read(path, "fortunes")))
+    return seqs
 
 
 # ----------------------------------------------------------------------------- any text file

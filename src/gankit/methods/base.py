@@ -171,7 +171,11 @@ def check_data(method_name: str, info: DataInfo) -> None:
                                  "(data.fields: [input])" if name == "input" else
                                  "; make masked pictures of an image data set with data.pairs=mask (or mask_centre, "
                                  "mask_free), e.g. --set data.pairs=mask" if name == "mask" else
-                                 "; sentences come with --data fashion_mnist_text" if name == "text" else ""))
+                                 "; sentences come with --data fashion_mnist_text" if name == "text" else
+                                 "; documents with short human sentences come with --data documents"
+                                 if name == "sentence" else
+                                 "; sentences of two styles come with --data sentiment"
+                                 if name == "domain" and info.kind == "tokens" else ""))
 
 
 def resolve_networks(cfg: Config, info: DataInfo) -> None:
