@@ -13,7 +13,7 @@ rewards (kept in the checkpoint), and the optional maximum-likelihood term besid
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -24,7 +24,8 @@ from ..metrics import sequences as _sequence_metrics  # noqa: F401 - registers b
 from ..nets.sequence import SequenceGenerator, alive_mask
 from .base import Contract, Method, Samples
 
-__all__ = ["SequenceMethod", "Reinforce", "SEQUENCE_METRICS", "ADVERSARIAL_SEQUENCE_CONTRACT", "policy_gradient_loss"]
+__all__ = ["SequenceMethod", "Reinforce", "SEQUENCE_METRICS", "ADVERSARIAL_SEQUENCE_CONTRACT", "policy_gradient_loss",
+           "token_rows"]
 
 #: metrics every sequence method is judged by (nll_oracle where the data is the oracle)
 SEQUENCE_METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu")
@@ -34,6 +35,33 @@ SEQUENCE_METRICS = ("nll_oracle", "nll_test", "bleu", "self_bleu")
 ADVERSARIAL_SEQUENCE_CONTRACT = Contract(auto={"generator": "lstm", "discriminator": "seq_cnn"},
                                          metrics=SEQUENCE_METRICS, optim={"lr_g": 1e-3, "lr_d": 1e-4},
                                          data_kinds=("tokens",))
+
+
+def token_rows(value: Any, vocabulary, length: int, what: str,
+               encode_text: Optional[Callable[[str], List[int]]] = None) -> torch.Tensor:
+    """Token numbers (N, ``length``), padded with 0, of a condition given as text (a string, or one
+    per row; ``encode_text`` turns one into word numbers, by default :func:`encode` at ``length``) or
+    as token numbers (P,) or (N, P) with P <= ``length``. ``what`` names the rows in the errors
+    ("a prefix", "a document", ...): out-of-range numbers, fractions and wrong shapes are
+    ConfigErrors."""
+    if isinstance(value, str) or (isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value)):
+        texts = [value] if isinstance(value, str) else list(value)
+        encode_text = encode_text or (lambda s: encode(s, vocabulary, length))
+        rows = [list(encode_text(s)) for s in texts]
+        if any(len(r) > length for r in rows):
+            raise ConfigError(f"{what} holds more than {length} tokens, the most this run reads: shorten it")
+        return torch.tensor([r + [0] * (length - len(r)) for r in rows], dtype=torch.long)
+    t = torch.as_tensor(value)
+    if t.is_floating_point():
+        raise ConfigError(f"{what} must be text or token numbers (whole numbers), got {t.dtype}")
+    t = t.long()
+    if t.dim() == 1:
+        t = t.unsqueeze(0)
+    if t.dim() != 2 or t.shape[1] > length:
+        raise ConfigError(f"{what} must be text or token numbers (N, P) with P <= {length}, got {tuple(t.shape)}")
+    if len(t) and (int(t.min()) < 0 or int(t.max()) >= len(vocabulary)):
+        raise ConfigError(f"a token of {what} is out of range: this run's vocabulary has {len(vocabulary)} tokens")
+    return torch.cat([t, t.new_zeros(len(t), length - t.shape[1])], 1)
 
 
 class SequenceMethod(Method):
@@ -88,21 +116,7 @@ class SequenceMethod(Method):
             if name != "prefix":
                 raise ConfigError(f"this {type(self).__name__} run takes a prefix (text its samples start with); "
                                   f"it cannot be given '{name}'")
-            if isinstance(value, str) or (isinstance(value, (list, tuple)) and value and
-                                          all(isinstance(v, str) for v in value)):
-                texts = [value] if isinstance(value, str) else list(value)
-                t = torch.tensor([encode(s, self.vocabulary, length) for s in texts], dtype=torch.long)
-            else:
-                t = torch.as_tensor(value).long()
-                if t.dim() == 1:
-                    t = t.unsqueeze(0)
-                if t.dim() != 2 or t.shape[1] > length:
-                    raise ConfigError(f"a prefix must be token numbers (N, P) with P <= {length}, got "
-                                      f"{tuple(t.shape)}")
-                if len(t) and (int(t.min()) < 0 or int(t.max()) >= len(self.vocabulary)):
-                    raise ConfigError(f"a prefix token is out of range: this run's vocabulary has "
-                                      f"{len(self.vocabulary)} tokens")
-                t = torch.cat([t, t.new_zeros(len(t), length - t.shape[1])], 1)
+            t = token_rows(value, self.vocabulary, length, "a prefix")
             if len(t) == 1 and n != 1:
                 t = t.expand(n, -1)
             if len(t) != n:

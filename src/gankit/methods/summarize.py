@@ -67,7 +67,7 @@ from ..nets.seq2seq import sequence_lengths
 from ..nets.sequence import alive_mask
 from ..registries import METHODS, OBJECTIVES
 from ..train.runtime import Runtime
-from ._sequences import policy_gradient_loss
+from ._sequences import policy_gradient_loss, token_rows
 from .base import Adversarial, Batch, Contract, DataInfo, Samples, check_positive, discriminator_logs
 from .gumbel import gumbel_noise, temperature
 
@@ -266,24 +266,7 @@ class Summarize(Adversarial):
             if name != "document":
                 raise ConfigError(f"this summarize run takes documents to summarise ('document'); it cannot be given "
                                   f"'{name}'")
-            if isinstance(value, str) or (isinstance(value, (list, tuple)) and value and
-                                          all(isinstance(v, str) for v in value)):
-                texts = [value] if isinstance(value, str) else list(value)
-                t = torch.tensor([self.encode_document(s) for s in texts], dtype=torch.long)
-            else:
-                t = torch.as_tensor(value)
-                if t.is_floating_point():
-                    raise ConfigError("documents are token numbers (N, L) or text, not numbers with a fraction")
-                t = t.long()
-                if t.dim() == 1:
-                    t = t.unsqueeze(0)
-                if t.dim() != 2 or t.shape[1] > self.doc_length:
-                    raise ConfigError(f"documents must be token numbers (N, L) with L <= {self.doc_length}, got "
-                                      f"{tuple(t.shape)}")
-                if len(t) and (int(t.min()) < 0 or int(t.max()) >= len(self.vocab)):
-                    raise ConfigError(f"a document's token is out of range: this run's vocabulary has "
-                                      f"{len(self.vocab)} tokens")
-                t = pad_to(t, self.doc_length)
+            t = token_rows(value, self.vocab, self.doc_length, "a document", self.encode_document)
             if len(t) == 1 and n != 1:
                 t = t.expand(n, -1)
             if len(t) != n:

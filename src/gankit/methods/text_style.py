@@ -59,12 +59,12 @@ import torch.nn.functional as F
 
 from ..config import Config
 from ..data.base import Field
-from ..data.sequences import encode
 from ..errors import ConfigError
 from ..metrics import style as _style_metrics  # noqa: F401 - registers style_transfer
 from ..nets.sequence import alive_mask
 from ..registries import METHODS
 from ..train.runtime import Runtime
+from ._sequences import token_rows
 from .base import Batch, Contract, DataInfo, Method, check_positive
 from .gumbel import gumbel_noise, temperature
 
@@ -257,19 +257,7 @@ class TextStyle(Method):
                 given[name] = ([self.style_index(v)] if isinstance(v, str) else [self.style_index(e) for e in v])
         v = given.get("input")
         if v is not None:
-            if isinstance(v, str) or (isinstance(v, (list, tuple)) and v and all(isinstance(e, str) for e in v)):
-                texts = [v] if isinstance(v, str) else list(v)
-                t = torch.tensor([encode(s, self.vocabulary, length) for s in texts], dtype=torch.long)
-            else:
-                t = torch.as_tensor(v).long()
-                t = t.unsqueeze(0) if t.dim() == 1 else t
-                if t.dim() != 2 or t.shape[1] > length:
-                    raise ConfigError(f"sentences to rewrite must be text or token numbers (N, L) with L <= {length}, "
-                                      f"got {tuple(t.shape)}")
-                if len(t) and (int(t.min()) < 0 or int(t.max()) >= len(self.vocabulary)):
-                    raise ConfigError(f"a token number is out of range: this run's vocabulary has "
-                                      f"{len(self.vocabulary)} tokens")
-                t = torch.cat([t, t.new_zeros(len(t), length - t.shape[1])], 1)
+            t = token_rows(v, self.vocabulary, length, "a sentence to rewrite")
             if len(t) == 1 and n != 1:
                 t = t.expand(n, -1)
             given["input"] = t

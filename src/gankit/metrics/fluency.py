@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 import torch
+from torch import nn
 
 from ..errors import ConfigError
 from ..nets.sequence import LSTMGenerator
 from .sequences import heldout_nll
 
-__all__ = ["train_language_model", "language_model", "perplexity"]
+__all__ = ["train_language_model", "language_model", "perplexity", "fit_by_likelihood"]
 
 _MODELS: Dict[Tuple, LSTMGenerator] = {}
 
@@ -40,21 +41,35 @@ def train_language_model(x: torch.Tensor, vocab: int, steps: int = 1500, batch: 
         raise ConfigError(f"language model steps and batch must be positive, got {steps}, {batch}")
     if int(x.min()) < 0 or int(x.max()) >= vocab:
         raise ConfigError(f"token numbers must lie in [0, {vocab}); got {int(x.min())}..{int(x.max())}")
+
+    def nll(lm, idx):
+        logp, n = lm.log_prob(x[idx])
+        return -logp.sum() / n.sum()
+
+    return fit_by_likelihood(lambda: LSTMGenerator(vocab, x.shape[1], embed, hidden), nll, len(x), steps, batch,
+                             seed, lr)
+
+
+def fit_by_likelihood(make_model: Callable[[], nn.Module], nll: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+                      n: int, steps: int, batch: int, seed: int, lr: float) -> nn.Module:
+    """A model made by ``make_model`` (its initial weights drawn from ``seed``) trained for
+    ``steps`` Adam steps (learning rate ``lr``, gradients clipped to norm 5) on ``nll(model,
+    rows)``, the loss of the rows ``rows`` of ``n`` (``batch`` of them, seeded draws with
+    replacement); returned in eval mode. Deterministic given its seed; the global random state
+    is left as it was."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        lm = LSTMGenerator(vocab, x.shape[1], embed, hidden)
-    opt = torch.optim.Adam(lm.parameters(), lr=lr)
-    lm.train()
+        model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
     for _ in range(steps):
-        rows = x[torch.randint(len(x), (min(batch, len(x)),), generator=g)]
-        logp, n = lm.log_prob(rows)
-        loss = -logp.sum() / n.sum()
+        loss = nll(model, torch.randint(n, (min(batch, n),), generator=g))
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(lm.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-    return lm.eval()
+    return model.eval()
 
 
 def _fingerprint(x: torch.Tensor) -> str:

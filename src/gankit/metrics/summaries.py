@@ -40,7 +40,7 @@ import torch
 from ..errors import ConfigError
 from ..registries import DATASETS, METRICS
 from .evaluate import EvalSet
-from .fluency import language_model, perplexity
+from .fluency import fit_by_likelihood, language_model, perplexity
 
 __all__ = ["rouge1_recall", "lead_summaries", "random_summaries", "train_judge", "judge_nll"]
 
@@ -97,20 +97,9 @@ def train_judge(summaries: torch.Tensor, documents: torch.Tensor, vocab: int, st
                           f"{len(documents)} documents")
     if steps < 1 or batch < 1:
         raise ConfigError(f"summary_quality: judge_steps and batch must be positive, got {steps}, {batch}")
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        judge = EncoderDecoder(vocab, documents.shape[1], embed, hidden)
-    opt = torch.optim.Adam(judge.parameters(), lr=lr)
-    judge.train()
-    for _ in range(steps):
-        idx = torch.randint(len(documents), (min(batch, len(documents)),), generator=g)
-        loss = judge.nll(summaries[idx], documents[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(judge.parameters(), 5.0)
-        opt.step()
-    return judge.eval()
+    return fit_by_likelihood(lambda: EncoderDecoder(vocab, documents.shape[1], embed, hidden),
+                             lambda judge, idx: judge.nll(summaries[idx], documents[idx]), len(documents), steps,
+                             batch, seed, lr)
 
 
 @torch.no_grad()
