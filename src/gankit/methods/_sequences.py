@@ -81,6 +81,15 @@ class SequenceMethod(Method):
                               "set discriminator.name=auto (or seq_cnn)")
         return net
 
+    def build_sequence_pair(self, init: Optional[str]) -> Tuple[torch.optim.Optimizer, ...]:
+        """The generator (started from the ``mle`` run at ``init`` when given) and the
+        discriminator of an adversarial sequence method, added as a pair (``add_pair``): their
+        optimisers."""
+        G = self.build_sequence_generator()
+        if init:
+            self.load_pretrained(G, init)
+        return self.add_pair(G, self.build_sequence_discriminator())
+
     def load_pretrained(self, G, path: str) -> None:
         """Start generator ``G`` as the sampling generator of the run at ``path`` (an ``mle`` run on
         the same data: the vocabulary, the length and the generator's settings must agree)."""

@@ -74,11 +74,7 @@ class GumbelGAN(SequenceMethod, Adversarial):
         self.tau_start, self.tau_end, self.hard = tau_start, tau_end, hard
         self.pretrain_steps, self.mle_weight = pretrain_steps, mle_weight
         self.anneal_steps = anneal_steps
-        G = self.build_sequence_generator()
-        if init:
-            self.load_pretrained(G, init)
-        D = self.build_sequence_discriminator()
-        self.opt_g, self.opt_d = self.add_pair(G, D)
+        self.opt_g, self.opt_d = self.build_sequence_pair(init)
         self.tau = tau_start
         self.step_now = 0
 

@@ -64,11 +64,7 @@ class SeqGAN(Reinforce, Adversarial):
         self.reward, self.rollouts = reward, rollouts
         self.pretrain_steps = pretrain_steps
         self.d_steps = self.real_batches_per_step = d_steps
-        G = self.build_sequence_generator()
-        if init:
-            self.load_pretrained(G, init)
-        D = self.build_sequence_discriminator()
-        self.opt_g, self.opt_d = self.add_pair(G, D)
+        self.opt_g, self.opt_d = self.build_sequence_pair(init)
         self.enable_ema()
         self.setup_policy(baseline, mle_weight)
         self.step_now = 0

@@ -94,11 +94,7 @@ class SoftD(SequenceMethod, Adversarial):
         self.critic_name, self.gp_weight, self.tau, self.with_noise = critic, gp_weight, tau, noise
         self.mle_weight = mle_weight
         self.d_steps = self.real_batches_per_step = d_steps
-        G = self.build_sequence_generator()
-        if init:
-            self.load_pretrained(G, init)
-        D = self.build_sequence_discriminator()
-        self.opt_g, self.opt_d = self.add_pair(G, D)
+        self.opt_g, self.opt_d = self.build_sequence_pair(init)
 
     def soft_fake(self, n: int):
         """(the generator's distributions (n, L, V), the tokens they stand for (n, L)), with a
